@@ -1,0 +1,38 @@
+//! Clew's native API (`/api/v1`).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use clew_model::{Tenant, TraceId};
+use clew_query::Query;
+
+use crate::ApiError;
+
+pub(crate) fn router() -> Router<Query> {
+    Router::new().route("/traces/{trace_id}", get(trace_by_id))
+}
+
+/// Reads the tenant from `X-Scope-OrgID` (absent: the default tenant).
+pub(crate) fn tenant(headers: &HeaderMap) -> Result<Tenant, ApiError> {
+    let value = headers.get("x-scope-orgid").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    Tenant::from_header(value).map_err(|err| ApiError::bad_request(format!("invalid X-Scope-OrgID header: {err}")))
+}
+
+/// `GET /api/v1/traces/{id}`: the trace as OTLP JSON (`{"resourceSpans": [...]}`), the same encoding OTLP/HTTP
+/// uses, so any OTLP tool can read it.
+async fn trace_by_id(
+    State(query): State<Query>,
+    Path(trace_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers)?;
+    let id = TraceId::parse_hex(&trace_id).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let trace = query
+        .trace_by_id(&tenant, &id)
+        .ok_or_else(|| ApiError::not_found(format!("trace {id} not found")))?;
+    let body = serde_json::to_vec(&trace)
+        .map_err(|err| ApiError { status: axum::http::StatusCode::INTERNAL_SERVER_ERROR, message: err.to_string() })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}

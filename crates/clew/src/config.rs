@@ -1,0 +1,167 @@
+//! `clew serve` settings: built-in defaults, then an optional TOML file, then `CLEW_*` environment variables,
+//! then flags — each layer overriding the one before.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (snake_case keys, e.g. `data_dir = "/var/lib/clew"`).
+    #[arg(long, env = "CLEW_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: ServeOptions,
+}
+
+/// Every setting is optional here; [`Settings`] fills in the defaults.
+#[derive(clap::Args, Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// Where the write-ahead log and blocks live [default: ./clew-data]
+    #[arg(long, env = "CLEW_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address every port listens on; 0.0.0.0 opens Clew to the network [default: 127.0.0.1]
+    #[arg(long, env = "CLEW_LISTEN", value_name = "IP")]
+    pub listen: Option<IpAddr>,
+    /// OTLP/gRPC port [default: 4317]
+    #[arg(long, env = "CLEW_OTLP_GRPC_PORT", value_name = "PORT")]
+    pub otlp_grpc_port: Option<u16>,
+    /// OTLP/HTTP port (`POST /v1/traces`) [default: 4318]
+    #[arg(long, env = "CLEW_OTLP_HTTP_PORT", value_name = "PORT")]
+    pub otlp_http_port: Option<u16>,
+    /// Zipkin v2 port (`POST /api/v2/spans`) [default: 9411]
+    #[arg(long, env = "CLEW_ZIPKIN_PORT", value_name = "PORT")]
+    pub zipkin_port: Option<u16>,
+    /// Query API port (`/api/v1/...`) [default: 16686]
+    #[arg(long, env = "CLEW_QUERY_PORT", value_name = "PORT")]
+    pub query_port: Option<u16>,
+    /// Clew's own metrics and health port (`/metrics`, `/health`, `/ready`) [default: 8888]
+    #[arg(long, env = "CLEW_TELEMETRY_PORT", value_name = "PORT")]
+    pub telemetry_port: Option<u16>,
+    /// Largest accepted request body after decompression; larger gets 413 / RESOURCE_EXHAUSTED [default: 67108864]
+    #[arg(long, env = "CLEW_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Spans with more attributes are rejected (partial success) [default: 256]
+    #[arg(long, env = "CLEW_MAX_ATTRIBUTES_PER_SPAN", value_name = "N")]
+    pub max_attributes_per_span: Option<usize>,
+    /// Spans with a longer string or bytes attribute value are rejected [default: 65536]
+    #[arg(long, env = "CLEW_MAX_ATTRIBUTE_VALUE_BYTES", value_name = "BYTES")]
+    pub max_attribute_value_bytes: Option<usize>,
+    /// Memory cap of the in-memory head; past it new data gets 429 / RESOURCE_EXHAUSTED [default: 1073741824]
+    #[arg(long, env = "CLEW_HEAD_MAX_BYTES", value_name = "BYTES")]
+    pub head_max_bytes: Option<u64>,
+    /// Size at which the write-ahead log starts a new segment file [default: 67108864]
+    #[arg(long, env = "CLEW_WAL_SEGMENT_BYTES", value_name = "BYTES")]
+    pub wal_segment_bytes: Option<u64>,
+    /// Bytes waiting for the log sync before new requests get UNAVAILABLE / 429 [default: 67108864]
+    #[arg(long, env = "CLEW_MAX_INFLIGHT_BYTES", value_name = "BYTES")]
+    pub max_inflight_bytes: Option<u64>,
+}
+
+/// Resolved settings for `clew serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: IpAddr,
+    pub otlp_grpc_port: u16,
+    pub otlp_http_port: u16,
+    pub zipkin_port: u16,
+    pub query_port: u16,
+    pub telemetry_port: u16,
+    pub max_request_bytes: usize,
+    pub max_attributes_per_span: usize,
+    pub max_attribute_value_bytes: usize,
+    pub head_max_bytes: u64,
+    pub wal_segment_bytes: u64,
+    pub max_inflight_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./clew-data"),
+            listen: IpAddr::from([127, 0, 0, 1]),
+            otlp_grpc_port: 4317,
+            otlp_http_port: 4318,
+            zipkin_port: 9411,
+            query_port: 16686,
+            telemetry_port: 8888,
+            max_request_bytes: 64 * 1024 * 1024,
+            max_attributes_per_span: 256,
+            max_attribute_value_bytes: 64 * 1024,
+            head_max_bytes: 1024 * 1024 * 1024,
+            wal_segment_bytes: 64 * 1024 * 1024,
+            max_inflight_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => ServeOptions::default(),
+        };
+        Ok(Self::default().apply(file).apply(args.options))
+    }
+
+    /// Overrides every setting `options` names.
+    fn apply(mut self, options: ServeOptions) -> Self {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = options.$field { self.$field = v; } )* };
+        }
+        take!(
+            data_dir,
+            listen,
+            otlp_grpc_port,
+            otlp_http_port,
+            zipkin_port,
+            query_port,
+            telemetry_port,
+            max_request_bytes,
+            max_attributes_per_span,
+            max_attribute_value_bytes,
+            head_max_bytes,
+            wal_segment_bytes,
+            max_inflight_bytes
+        );
+        self
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeOptions> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("clew-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clew.toml");
+        std::fs::write(&path, "data_dir = \"/from/file\"\nzipkin_port = 1234\nlisten = \"0.0.0.0\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            options: ServeOptions { zipkin_port: Some(5555), ..Default::default() },
+        };
+        let settings = Settings::load(args).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(settings.zipkin_port, 5555);
+        assert_eq!(settings.listen, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(settings.otlp_grpc_port, 4317);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let err = toml::from_str::<ServeOptions>("no_such_setting = 1").unwrap_err();
+        assert!(err.to_string().contains("no_such_setting"));
+    }
+}

@@ -1,0 +1,53 @@
+//! `clew`: the one binary of Clew. `clew serve` runs every stage; the other subcommands are clients.
+
+mod config;
+mod serve;
+mod telemetry;
+mod trace_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Clew follows one request through every service it touches: it receives spans (OTLP, Zipkin), keeps them
+/// durably, and finds and explains traces.
+#[derive(Parser)]
+#[command(name = "clew", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Clew server: OTLP gRPC (4317) and HTTP (4318), Zipkin (9411), query API (16686), own metrics (8888).
+    Serve(config::ServeArgs),
+    /// Print one trace as an indented tree: service, span name, start offset, duration and a bar.
+    Trace(trace_cmd::TraceArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            let settings = config::Settings::load(args)?;
+            runtime()?.block_on(serve::run(settings))
+        }
+        Command::Trace(args) => runtime()?.block_on(trace_cmd::run(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Structured logs on stderr; the level comes from `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,6 @@
+//! Processors sit between the receivers and the store. Each one is a [`SpanSink`](clew_model::SpanSink) that
+//! wraps the next, so the binary can chain them without any stage knowing its neighbours.
+
+mod validate;
+
+pub use validate::{Limits, Validator};

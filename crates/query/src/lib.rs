@@ -1,0 +1,26 @@
+//! Clew's read path. It answers questions about stored traces through the store's read interface; the API
+//! layers and the CLI ask here, never the store directly.
+
+use std::sync::Arc;
+
+use clew_model::otlp::TracesData;
+use clew_model::{Tenant, TraceId};
+use clew_store::Store;
+
+/// Query entry point over a store.
+#[derive(Clone)]
+pub struct Query {
+    store: Arc<Store>,
+}
+
+impl Query {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// The whole trace as OTLP `TracesData`, or `None` when no span of it is stored for this tenant.
+    pub fn trace_by_id(&self, tenant: &Tenant, trace_id: &TraceId) -> Option<TracesData> {
+        let resource_spans = self.store.trace(tenant, trace_id);
+        (!resource_spans.is_empty()).then_some(TracesData { resource_spans })
+    }
+}

@@ -1,0 +1,124 @@
+//! OTLP trace request decoding (protobuf and JSON) and response encoding.
+
+use clew_model::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use clew_model::{Accepted, otlp};
+use prost::Message;
+
+use crate::IngestError;
+
+pub(crate) fn decode_protobuf(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
+    ExportTraceServiceRequest::decode(body)
+        .map(|req| req.resource_spans)
+        .map_err(|err| IngestError::decode("protobuf", err))
+}
+
+/// Decodes OTLP/JSON. Besides the spec's integer enums, accepts enum names (`"SPAN_KIND_SERVER"`,
+/// `"STATUS_CODE_ERROR"`) as protobuf's JSON mapping allows; those take a slower path through a JSON tree.
+pub(crate) fn decode_json(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
+    let request: ExportTraceServiceRequest = if has_enum_names(body) {
+        let mut tree: serde_json::Value =
+            serde_json::from_slice(body).map_err(|err| IngestError::decode("JSON", err))?;
+        replace_enum_names(&mut tree)?;
+        serde_json::from_value(tree).map_err(|err| IngestError::decode("JSON", err))?
+    } else {
+        serde_json::from_slice(body).map_err(|err| IngestError::decode("JSON", err))?
+    };
+    Ok(request.resource_spans)
+}
+
+fn has_enum_names(body: &[u8]) -> bool {
+    let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    contains(b"\"SPAN_KIND_") || contains(b"\"STATUS_CODE_")
+}
+
+fn replace_enum_names(tree: &mut serde_json::Value) -> Result<(), IngestError> {
+    let spans = tree
+        .get_mut("resourceSpans")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten()
+        .filter_map(|rs| rs.get_mut("scopeSpans")?.as_array_mut())
+        .flatten()
+        .filter_map(|ss| ss.get_mut("spans")?.as_array_mut())
+        .flatten();
+    for span in spans {
+        if let Some(kind) = span.get_mut("kind") {
+            replace_name(kind, span_kind_number)?;
+        }
+        if let Some(code) = span.get_mut("status").and_then(|s| s.get_mut("code")) {
+            replace_name(code, status_code_number)?;
+        }
+    }
+    Ok(())
+}
+
+fn replace_name(value: &mut serde_json::Value, lookup: fn(&str) -> Option<i32>) -> Result<(), IngestError> {
+    if let Some(name) = value.as_str() {
+        let number = lookup(name)
+            .ok_or_else(|| IngestError::decode("JSON", format!("unknown enum value {name:?}")))?;
+        *value = serde_json::Value::from(number);
+    }
+    Ok(())
+}
+
+fn span_kind_number(name: &str) -> Option<i32> {
+    otlp::span::SpanKind::from_str_name(name).map(|k| k as i32)
+}
+
+fn status_code_number(name: &str) -> Option<i32> {
+    otlp::status::StatusCode::from_str_name(name).map(|c| c as i32)
+}
+
+pub(crate) fn response(accepted: &Accepted) -> ExportTraceServiceResponse {
+    let partial = accepted.rejected_spans > 0 || !accepted.message.is_empty();
+    ExportTraceServiceResponse {
+        partial_success: partial.then(|| ExportTracePartialSuccess {
+            rejected_spans: accepted.rejected_spans as i64,
+            error_message: accepted.message.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+ "scopeSpans":[{"scope":{"name":"lib"},"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
+ "spanId":"EEE19B7EC3C1B174","name":"GET /x","kind":KIND,"startTimeUnixNano":"1544712660000000000",
+ "endTimeUnixNano":1544712661000000000,"attributes":[{"key":"n","value":{"intValue":"42"}}],
+ "status":{"code":CODE}}]}]}]}"#;
+
+    fn decode(kind: &str, code: &str) -> Result<otlp::Span, IngestError> {
+        let body = JSON.replace("KIND", kind).replace("CODE", code);
+        Ok(decode_json(body.as_bytes())?[0].scope_spans[0].spans[0].clone())
+    }
+
+    #[test]
+    fn json_accepts_integer_enums() {
+        let span = decode("2", "2").unwrap();
+        assert_eq!(span.kind, 2);
+        assert_eq!(span.status.unwrap().code, 2);
+        assert_eq!(span.trace_id, hex::decode("5b8efff798038103d269b633813fc60c").unwrap());
+        assert_eq!(span.end_time_unix_nano, 1544712661000000000);
+    }
+
+    #[test]
+    fn json_accepts_enum_names() {
+        let span = decode("\"SPAN_KIND_CONSUMER\"", "\"STATUS_CODE_OK\"").unwrap();
+        assert_eq!(span.kind, 5);
+        assert_eq!(span.status.unwrap().code, 1);
+    }
+
+    #[test]
+    fn json_rejects_unknown_enum_names() {
+        let err = decode("\"SPAN_KIND_NOPE\"", "1").unwrap_err();
+        assert!(err.to_string().contains("SPAN_KIND_NOPE"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(matches!(decode_protobuf(b"\xff\xff\xff\xff"), Err(IngestError::Decode { .. })));
+        assert!(matches!(decode_json(b"{not json"), Err(IngestError::Decode { .. })));
+    }
+}

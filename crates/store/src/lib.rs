@@ -1,0 +1,27 @@
+//! Durable span storage: the write-ahead log and the in-memory head, per tenant.
+//!
+//! [`Store`] is the last [`clew_model::SpanSink`] of the write path. `consume` resolves only once a batch is
+//! in the write-ahead log and synced (many concurrent batches share one fsync), and the batch is readable from
+//! the head by then. On open the log is replayed into the head; a torn or corrupt tail is cut, never fatal.
+
+mod config;
+mod head;
+mod metrics;
+mod store;
+mod wal;
+
+use std::io;
+
+pub use config::StoreConfig;
+pub use store::{Store, StoreStats};
+pub use wal::{MAGIC as WAL_MAGIC, SegmentInfo, list_segments};
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `{0}` says what the store was doing.
+    #[error("{0}: {1}")]
+    Io(String, #[source] io::Error),
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+}

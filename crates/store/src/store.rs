@@ -1,0 +1,346 @@
+//! The store: admission (head cap, in-flight cap), group-committed WAL writes, then the head.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clew_model::otlp::ResourceSpans;
+use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceId, otlp};
+use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::head::Head;
+use crate::metrics::Metrics;
+use crate::wal::{self, Record, Wal, WalError};
+use crate::{StoreConfig, StoreError};
+
+/// In-flight bytes are counted in KiB permits: `acquire_many` takes a `u32`.
+const PERMIT_BYTES: u64 = 1024;
+/// How long an overloaded client is asked to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A snapshot of the store's size, for `/metrics` and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub head_spans: u64,
+    pub head_traces: u64,
+    /// Approximate memory held by the head's spans.
+    pub head_bytes: u64,
+    /// Total size of all WAL segments.
+    pub wal_bytes: u64,
+    pub wal_segments: u64,
+    /// Records written since open (replayed ones not included).
+    pub wal_records: u64,
+    /// Group commits (fsyncs) since open; `wal_records / wal_syncs` is the mean group size.
+    pub wal_syncs: u64,
+}
+
+pub struct Store {
+    config: StoreConfig,
+    head: Arc<Head>,
+    wal: Wal,
+    inflight: Arc<Semaphore>,
+    inflight_permits: u32,
+    metrics: Metrics,
+}
+
+impl Store {
+    /// Opens the store in `config.data_dir` (creating it), replays the WAL into the head, starts the WAL
+    /// writer thread and registers the store's metrics on `registry`.
+    pub fn open(config: StoreConfig, registry: &mut Registry) -> Result<Arc<Store>, StoreError> {
+        if config.max_inflight_bytes < PERMIT_BYTES {
+            return Err(StoreError::Config(format!(
+                "max_inflight_bytes must be at least {PERMIT_BYTES}, got {}",
+                config.max_inflight_bytes
+            )));
+        }
+        let wal_dir = config.data_dir.join("wal");
+        let io_err = |what: &str, path: &Path| {
+            let context = format!("{what} {}", path.display());
+            move |e| StoreError::Io(context, e)
+        };
+        std::fs::create_dir_all(&wal_dir).map_err(io_err("creating", &wal_dir))?;
+        // Makes the wal directory's own entry durable before anything is acknowledged from inside it.
+        wal::sync_dir(&config.data_dir).map_err(io_err("syncing", &config.data_dir))?;
+
+        let metrics = Metrics::register(registry);
+        let head = Arc::new(Head::new(metrics.head.clone()));
+        let started = Instant::now();
+        let replayed =
+            wal::replay(&wal_dir, &head).map_err(io_err("replaying the WAL in", &wal_dir))?;
+        let wal_bytes: u64 = replayed.segments.iter().map(|s| s.bytes).sum();
+        metrics.wal.bytes.set(wal_bytes as i64);
+        metrics.wal.segments.set(replayed.segments.len() as i64);
+        tracing::info!(
+            dir = %wal_dir.display(),
+            segments = replayed.segments.len(),
+            records = replayed.records,
+            spans = head.spans(),
+            traces = head.traces(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "replayed the write-ahead log"
+        );
+
+        let wal = Wal::start(
+            wal_dir.clone(),
+            replayed.last_seq + 1,
+            config.wal_segment_bytes,
+            metrics.wal.clone(),
+        )
+        .map_err(io_err("starting the WAL writer for", &wal_dir))?;
+        let inflight_permits = (config.max_inflight_bytes / PERMIT_BYTES)
+            .min(Semaphore::MAX_PERMITS as u64)
+            .min(u32::MAX as u64) as u32;
+        Ok(Arc::new(Store {
+            config,
+            head,
+            wal,
+            inflight: Arc::new(Semaphore::new(inflight_permits as usize)),
+            inflight_permits,
+            metrics,
+        }))
+    }
+
+    /// All spans of a trace held in the head for this tenant, in the resources and scopes they arrived with;
+    /// empty if there are none. Spans inside a scope are sorted by (start time, span id).
+    pub fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<otlp::ResourceSpans> {
+        self.head.trace(tenant, trace_id)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let wal = &self.metrics.wal;
+        StoreStats {
+            head_spans: self.head.spans(),
+            head_traces: self.head.traces(),
+            head_bytes: self.head.bytes(),
+            wal_bytes: wal.bytes.get().max(0) as u64,
+            wal_segments: wal.segments.get().max(0) as u64,
+            wal_records: wal.records.get(),
+            wal_syncs: wal.syncs.get(),
+        }
+    }
+
+    /// Commits what is queued and stops the WAL writer; later batches fail with `SinkError::Internal`.
+    /// Blocks for at most one group commit. Also done on drop.
+    pub fn shutdown(&self) {
+        self.wal.shutdown();
+    }
+
+    async fn store(&self, batch: SpanBatch) -> Result<Accepted, SinkError> {
+        if batch.is_empty() {
+            return Ok(Accepted::all());
+        }
+        let head_bytes = self.head.bytes();
+        if head_bytes >= self.config.head_max_bytes {
+            return Err(SinkError::Exhausted(format!(
+                "head is full ({head_bytes} bytes, limit {}); retry once traces have been written to blocks",
+                self.config.head_max_bytes
+            )));
+        }
+        let SpanBatch {
+            tenant,
+            resource_spans,
+        } = batch;
+        let record = Record::encode(&tenant, &resource_spans).map_err(SinkError::Invalid)?;
+
+        // A record bigger than the whole budget still goes through, alone.
+        let permits = (record.len() as u64)
+            .div_ceil(PERMIT_BYTES)
+            .min(self.inflight_permits as u64) as u32;
+        let permit = Arc::clone(&self.inflight)
+            .try_acquire_many_owned(permits)
+            .map_err(|_| SinkError::Overloaded {
+                retry_after: RETRY_AFTER,
+                reason: format!(
+                    "the write-ahead log is behind: {} bytes are waiting for it (limit {})",
+                    self.inflight_bytes(),
+                    self.config.max_inflight_bytes
+                ),
+            })?;
+
+        let approx_bytes = record.payload_len() as u64;
+        let ack = self
+            .wal
+            .submit(record)
+            .ok_or_else(|| SinkError::Internal("the store is shut down".into()))?;
+        let inflight = InFlight {
+            head: Arc::clone(&self.head),
+            tenant,
+            resource_spans,
+            approx_bytes,
+            permit,
+        };
+        Waiting {
+            ack,
+            inflight: Some(inflight),
+        }
+        .wait()
+        .await?;
+        Ok(Accepted::all())
+    }
+
+    fn inflight_bytes(&self) -> u64 {
+        (self.inflight_permits as u64 - self.inflight.available_permits() as u64) * PERMIT_BYTES
+    }
+}
+
+impl SpanSink for Store {
+    fn consume(&self, batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>> {
+        Box::pin(self.store(batch))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.wal.shutdown();
+    }
+}
+
+/// A batch handed to the WAL writer, to be put in the head once it is synced.
+struct InFlight {
+    head: Arc<Head>,
+    tenant: Tenant,
+    resource_spans: Vec<ResourceSpans>,
+    approx_bytes: u64,
+    permit: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    fn settle(self, synced: Result<Result<(), WalError>, impl Sized>) -> Result<(), SinkError> {
+        let InFlight {
+            head,
+            tenant,
+            resource_spans,
+            approx_bytes,
+            permit,
+        } = self;
+        // Synced or failed, the bytes no longer wait for the writer.
+        drop(permit);
+        match synced {
+            Ok(Ok(())) => {
+                head.insert(&tenant, resource_spans, approx_bytes);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(SinkError::Internal(format!("write-ahead log: {e}"))),
+            Err(_) => Err(SinkError::Internal(
+                "the write-ahead log writer stopped".into(),
+            )),
+        }
+    }
+}
+
+/// Waits for the sync of an [`InFlight`] batch. If the request is cancelled meanwhile (a client hung up),
+/// its record is still being written, so the batch is handed to a task that puts it in the head once synced:
+/// otherwise it would be durable yet invisible until the next restart.
+struct Waiting {
+    ack: wal::Ack,
+    inflight: Option<InFlight>,
+}
+
+impl Waiting {
+    async fn wait(mut self) -> Result<(), SinkError> {
+        let synced = (&mut self.ack).await;
+        match self.inflight.take() {
+            Some(inflight) => inflight.settle(synced),
+            None => Err(SinkError::Internal("batch settled twice".into())),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let Some(inflight) = self.inflight.take() else {
+            return;
+        };
+        let ack = std::mem::replace(&mut self.ack, tokio::sync::oneshot::channel().1);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = inflight.settle(ack.await);
+            });
+        }
+        // Without a runtime the batch reaches the head on the next replay.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clew_model::otlp::{ScopeSpans, Span};
+
+    use super::*;
+
+    fn batch(n: u8) -> SpanBatch {
+        let span = Span {
+            trace_id: vec![n; 16],
+            span_id: vec![1; 8],
+            name: "x".repeat(2000),
+            ..Default::default()
+        };
+        let scope_spans = vec![ScopeSpans {
+            spans: vec![span],
+            ..Default::default()
+        }];
+        SpanBatch::new(
+            Tenant::default(),
+            vec![ResourceSpans {
+                scope_spans,
+                ..Default::default()
+            }],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_backlog_past_the_inflight_cap_is_overload() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            data_dir: dir.path().into(),
+            max_inflight_bytes: 4096,
+            ..Default::default()
+        };
+        let store = Store::open(config, &mut Registry::default()).unwrap();
+        assert_eq!(store.inflight_permits, 4);
+
+        // Three KiB stand for records queued by other requests; this ~2 KiB batch does not fit beside them.
+        let backlog = Arc::clone(&store.inflight)
+            .try_acquire_many_owned(3)
+            .unwrap();
+        match store.consume(batch(1)).await {
+            Err(SinkError::Overloaded {
+                retry_after,
+                reason,
+            }) => {
+                assert_eq!(retry_after, Duration::from_secs(1));
+                assert!(reason.contains("3072 bytes"), "{reason}");
+            }
+            other => panic!("expected overload, got {other:?}"),
+        }
+        assert!(
+            store
+                .trace(&Tenant::default(), &TraceId([1; 16]))
+                .is_empty()
+        );
+
+        drop(backlog);
+        store.consume(batch(1)).await.unwrap();
+        assert_eq!(
+            store.inflight.available_permits(),
+            4,
+            "permits come back once synced"
+        );
+        assert_eq!(store.trace(&Tenant::default(), &TraceId([1; 16])).len(), 1);
+    }
+
+    #[test]
+    fn a_tiny_inflight_budget_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            data_dir: dir.path().into(),
+            max_inflight_bytes: 10,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Store::open(config, &mut Registry::default()),
+            Err(StoreError::Config(_))
+        ));
+    }
+}
