@@ -64,11 +64,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ZipkinSpan>, ZipkinDecodeError> {
             Some(index) => ZipkinDecodeError::JsonSpan { index, source },
             None => ZipkinDecodeError::Json(source),
         })?;
-    spans
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, span)| span.map(|span| check(index, span)))
-        .collect()
+    spans.into_iter().enumerate().filter_map(|(index, span)| span.map(|span| check(index, span))).collect()
 }
 
 /// Deserializes the top-level array while remembering which element is being read, so that a type error
@@ -111,60 +107,30 @@ fn check(index: usize, span: JsonSpan) -> Result<ZipkinSpan, ZipkinDecodeError> 
     let trace_id = match span.trace_id.as_deref() {
         None | Some("") => return Err(bad("traceId is missing".into())),
         Some(hex) => {
-            TraceId::parse_hex(hex)
-                .map_err(|_| {
-                    bad(format!(
-                        "traceId must be 16 or 32 hex characters, got {hex:?}"
-                    ))
-                })?
-                .0
+            TraceId::parse_hex(hex).map_err(|_| bad(format!("traceId must be 16 or 32 hex characters, got {hex:?}")))?.0
         }
     };
     let id = match span.id.as_deref() {
         None | Some("") => return Err(bad("id is missing".into())),
-        Some(hex) => {
-            span_id(hex).ok_or_else(|| bad(format!("id must be 16 hex characters, got {hex:?}")))?
-        }
+        Some(hex) => span_id(hex).ok_or_else(|| bad(format!("id must be 16 hex characters, got {hex:?}")))?,
     };
     // zipkin-go reads an empty parentId as absent; anything else must be a real id.
     let parent_id = match span.parent_id.as_deref() {
         None | Some("") => None,
-        Some(hex) => Some(
-            span_id(hex)
-                .ok_or_else(|| bad(format!("parentId must be 16 hex characters, got {hex:?}")))?,
-        ),
+        Some(hex) => Some(span_id(hex).ok_or_else(|| bad(format!("parentId must be 16 hex characters, got {hex:?}")))?),
     };
-    let local_endpoint = span
-        .local_endpoint
-        .map(|e| endpoint(e, "localEndpoint"))
-        .transpose()
-        .map_err(bad)?;
-    let remote_endpoint = span
-        .remote_endpoint
-        .map(|e| endpoint(e, "remoteEndpoint"))
-        .transpose()
-        .map_err(bad)?;
+    let local_endpoint = span.local_endpoint.map(|e| endpoint(e, "localEndpoint")).transpose().map_err(bad)?;
+    let remote_endpoint = span.remote_endpoint.map(|e| endpoint(e, "remoteEndpoint")).transpose().map_err(bad)?;
     let annotations = span
         .annotations
         .unwrap_or_default()
         .into_iter()
         .map(|a| {
-            let a = a.unwrap_or(JsonAnnotation {
-                timestamp: None,
-                value: None,
-            });
-            Annotation {
-                timestamp_us: a.timestamp.unwrap_or(0),
-                value: a.value.unwrap_or_default(),
-            }
+            let a = a.unwrap_or(JsonAnnotation { timestamp: None, value: None });
+            Annotation { timestamp_us: a.timestamp.unwrap_or(0), value: a.value.unwrap_or_default() }
         })
         .collect();
-    let tags = span
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or_default()))
-        .collect();
+    let tags = span.tags.unwrap_or_default().into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
     Ok(ZipkinSpan {
         index,
         trace_id,
@@ -202,10 +168,9 @@ fn endpoint(e: JsonEndpoint, field: &str) -> Result<Endpoint, String> {
     // zipkin-go parses either field as any IP address and treats "" as absent.
     let ip = |value: Option<String>, name: &str| match value.as_deref() {
         None | Some("") => Ok(None),
-        Some(text) => text
-            .parse::<IpAddr>()
-            .map(Some)
-            .map_err(|_| format!("{field}.{name} is not an IP address: {text:?}")),
+        Some(text) => {
+            text.parse::<IpAddr>().map(Some).map_err(|_| format!("{field}.{name} is not an IP address: {text:?}"))
+        }
     };
     Ok(Endpoint {
         service_name: e.service_name.unwrap_or_default(),

@@ -41,10 +41,7 @@ pub enum ZipkinDecodeError {
 
 impl ZipkinDecodeError {
     fn span(index: usize, reason: impl Into<String>) -> Self {
-        Self::InvalidSpan {
-            index,
-            reason: reason.into(),
-        }
+        Self::InvalidSpan { index, reason: reason.into() }
     }
 }
 

@@ -85,11 +85,7 @@ pub(super) struct ProtoAnnotation {
 /// Decodes and checks a request body.
 pub(super) fn parse(body: &[u8]) -> Result<Vec<ZipkinSpan>, ZipkinDecodeError> {
     let list = ListOfSpans::decode(body).map_err(ZipkinDecodeError::Proto)?;
-    list.spans
-        .into_iter()
-        .enumerate()
-        .map(|(index, span)| check(index, span))
-        .collect()
+    list.spans.into_iter().enumerate().map(|(index, span)| check(index, span)).collect()
 }
 
 fn check(index: usize, span: Span) -> Result<ZipkinSpan, ZipkinDecodeError> {
@@ -104,15 +100,11 @@ fn check(index: usize, span: Span) -> Result<ZipkinSpan, ZipkinDecodeError> {
     }
     let id = match span.id.len() {
         0 => return Err(bad("id is missing".into())),
-        _ => span_id(&span.id)
-            .ok_or_else(|| bad(format!("id must be 8 bytes, got {}", span.id.len())))?,
+        _ => span_id(&span.id).ok_or_else(|| bad(format!("id must be 8 bytes, got {}", span.id.len())))?,
     };
     let parent_id = match span.parent_id.len() {
         0 => None,
-        n => Some(
-            span_id(&span.parent_id)
-                .ok_or_else(|| bad(format!("parent_id must be 8 bytes, got {n}")))?,
-        ),
+        n => Some(span_id(&span.parent_id).ok_or_else(|| bad(format!("parent_id must be 8 bytes, got {n}")))?),
     };
     let kind = match SpanKind::try_from(span.kind) {
         Ok(SpanKind::Client) => Kind::Client,
@@ -122,24 +114,10 @@ fn check(index: usize, span: Span) -> Result<ZipkinSpan, ZipkinDecodeError> {
         // Unknown enum numbers read as unspecified, as they do in zipkin-go.
         Ok(SpanKind::Unspecified) | Err(_) => Kind::Unspecified,
     };
-    let local_endpoint = span
-        .local_endpoint
-        .map(|e| endpoint(e, "local_endpoint"))
-        .transpose()
-        .map_err(bad)?;
-    let remote_endpoint = span
-        .remote_endpoint
-        .map(|e| endpoint(e, "remote_endpoint"))
-        .transpose()
-        .map_err(bad)?;
-    let annotations = span
-        .annotations
-        .into_iter()
-        .map(|a| Annotation {
-            timestamp_us: a.timestamp,
-            value: a.value,
-        })
-        .collect();
+    let local_endpoint = span.local_endpoint.map(|e| endpoint(e, "local_endpoint")).transpose().map_err(bad)?;
+    let remote_endpoint = span.remote_endpoint.map(|e| endpoint(e, "remote_endpoint")).transpose().map_err(bad)?;
+    let annotations =
+        span.annotations.into_iter().map(|a| Annotation { timestamp_us: a.timestamp, value: a.value }).collect();
     Ok(ZipkinSpan {
         index,
         trace_id,
@@ -165,28 +143,17 @@ fn endpoint(e: ProtoEndpoint, field: &str) -> Result<Endpoint, String> {
         _ if e.ipv4.is_empty() => None,
         Ok(octets) => Some(IpAddr::V4(Ipv4Addr::from(octets))),
         Err(_) => {
-            return Err(format!(
-                "{field}.ipv4 must be 4 bytes, got {}",
-                e.ipv4.len()
-            ));
+            return Err(format!("{field}.ipv4 must be 4 bytes, got {}", e.ipv4.len()));
         }
     };
     let ipv6 = match <[u8; 16]>::try_from(e.ipv6.as_slice()) {
         _ if e.ipv6.is_empty() => None,
         Ok(octets) => Some(IpAddr::V6(Ipv6Addr::from(octets))),
         Err(_) => {
-            return Err(format!(
-                "{field}.ipv6 must be 16 bytes, got {}",
-                e.ipv6.len()
-            ));
+            return Err(format!("{field}.ipv6 must be 16 bytes, got {}", e.ipv6.len()));
         }
     };
-    let port = u16::try_from(e.port)
-        .map_err(|_| format!("{field}.port must be between 0 and 65535, got {}", e.port))?;
-    Ok(Endpoint {
-        service_name: e.service_name,
-        ipv4,
-        ipv6,
-        port,
-    })
+    let port =
+        u16::try_from(e.port).map_err(|_| format!("{field}.port must be between 0 and 65535, got {}", e.port))?;
+    Ok(Endpoint { service_name: e.service_name, ipv4, ipv6, port })
 }

@@ -18,20 +18,14 @@ fn json(body: &str) -> Vec<otlp::ResourceSpans> {
 
 /// The only span of a single-span result.
 fn single(resource_spans: &[otlp::ResourceSpans]) -> &otlp::Span {
-    let spans: Vec<&otlp::Span> = resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .collect();
+    let spans: Vec<&otlp::Span> =
+        resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).collect();
     assert_eq!(spans.len(), 1, "{resource_spans:#?}");
     spans[0]
 }
 
 fn attr<'a>(attributes: &'a [otlp::KeyValue], key: &str) -> Option<&'a Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()?.value.as_ref())
 }
 
 fn str_attr<'a>(attributes: &'a [otlp::KeyValue], key: &str) -> Option<&'a str> {
@@ -47,9 +41,7 @@ fn resource_attrs(rs: &otlp::ResourceSpans) -> &[otlp::KeyValue] {
 
 /// One span with the given extra JSON fields.
 fn one_span(extra: &str) -> String {
-    format!(
-        r#"[{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","name":"op","timestamp":1000,"duration":5{extra}}}]"#
-    )
+    format!(r#"[{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","name":"op","timestamp":1000,"duration":5{extra}}}]"#)
 }
 
 #[test]
@@ -70,14 +62,8 @@ fn client_and_server_pair_with_both_endpoints() {
     let out = json(&body);
     // One resource per service, ordered by service name as the collector does.
     assert_eq!(out.len(), 2);
-    assert_eq!(
-        str_attr(resource_attrs(&out[0]), "service.name"),
-        Some("backend")
-    );
-    assert_eq!(
-        str_attr(resource_attrs(&out[1]), "service.name"),
-        Some("frontend")
-    );
+    assert_eq!(str_attr(resource_attrs(&out[0]), "service.name"), Some("backend"));
+    assert_eq!(str_attr(resource_attrs(&out[1]), "service.name"), Some("frontend"));
 
     let server = single(&out[..1]);
     let client = single(&out[1..]);
@@ -113,20 +99,12 @@ fn client_and_server_pair_with_both_endpoints() {
 #[test]
 fn short_trace_id_is_left_padded() {
     let out = json(r#"[{"traceId":"D269B633813FC60C","id":"352bff9a74ca9ad2"}]"#);
-    assert_eq!(
-        single(&out).trace_id,
-        hex("0000000000000000d269b633813fc60c")
-    );
+    assert_eq!(single(&out).trace_id, hex("0000000000000000d269b633813fc60c"));
 }
 
 #[test]
 fn parent_equal_to_id_or_empty_means_root() {
-    for parent in [
-        r#","parentId":"352bff9a74ca9ad2""#,
-        r#","parentId":"""#,
-        r#","parentId":null"#,
-        "",
-    ] {
+    for parent in [r#","parentId":"352bff9a74ca9ad2""#, r#","parentId":"""#, r#","parentId":null"#, ""] {
         let out = json(&one_span(parent));
         assert!(single(&out).parent_span_id.is_empty(), "{parent}");
     }
@@ -156,9 +134,7 @@ fn kinds_map_one_to_one_and_span_kind_internal_is_read_only_without_a_kind() {
     assert_eq!(single(&out).kind, SpanKind::Unspecified as i32);
 
     // With a Zipkin kind the tag is just an attribute.
-    let out = json(&one_span(
-        r#","kind":"SERVER","tags":{"span.kind":"internal"}"#,
-    ));
+    let out = json(&one_span(r#","kind":"SERVER","tags":{"span.kind":"internal"}"#));
     let span = single(&out);
     assert_eq!(span.kind, SpanKind::Server as i32);
     assert_eq!(str_attr(&span.attributes, "span.kind"), Some("internal"));
@@ -182,9 +158,8 @@ fn status_from_otel_status_code() {
         ("STATUS_CODE_UNSET", StatusCode::Unset),
         ("bogus", StatusCode::Unset),
     ] {
-        let (status, attrs) = status_of(&format!(
-            r#"{{"otel.status_code":"{value}","otel.status_description":"boom"}}"#
-        ));
+        let (status, attrs) =
+            status_of(&format!(r#"{{"otel.status_code":"{value}","otel.status_description":"boom"}}"#));
         assert_eq!(status.code, want as i32, "{value}");
         assert_eq!(status.message, "boom");
         assert!(attrs.is_empty(), "{attrs:#?}");
@@ -240,11 +215,7 @@ fn annotations_become_events() {
     assert_eq!(attr(a, "backoff"), Some(&Value::DoubleValue(0.5)));
     assert_eq!(attr(a, "ok"), Some(&Value::BoolValue(false)));
     assert_eq!(str_attr(a, "why"), Some("a|b"));
-    assert_eq!(
-        attr(a, "list"),
-        None,
-        "arrays are dropped, as in the collector"
-    );
+    assert_eq!(attr(a, "list"), None, "arrays are dropped, as in the collector");
 
     // Values not in the encoded form are kept whole.
     assert_eq!(events[2].name, "odd|value");
@@ -271,10 +242,7 @@ fn link_tags_become_links() {
     assert_eq!(str_attr(&link.attributes, "a"), Some("x"));
     assert_eq!(attr(&link.attributes, "n"), Some(&Value::IntValue(1)));
     assert_eq!(link.dropped_attributes_count, 2);
-    assert_eq!(
-        span.links[1].trace_id,
-        hex("0102030405060708090a0b0c0d0e0f11")
-    );
+    assert_eq!(span.links[1].trace_id, hex("0102030405060708090a0b0c0d0e0f11"));
     assert_eq!(span.links[1].span_id, hex("0102030405060709"));
 
     // An unparsable link is kept as an attribute; reading stops at the first gap (3), so link 4 stays a tag.
@@ -309,14 +277,7 @@ fn scope_tags_become_the_scope() {
             (scope.name.as_str(), scope.version.as_str(), ss.spans.len())
         })
         .collect();
-    assert_eq!(
-        scopes,
-        [
-            ("", "", 1),
-            ("io.opentelemetry.http", "1.2.3", 1),
-            ("legacy", "9", 1)
-        ]
-    );
+    assert_eq!(scopes, [("", "", 1), ("io.opentelemetry.http", "1.2.3", 1), ("legacy", "9", 1)]);
 }
 
 #[test]
@@ -336,9 +297,8 @@ fn resource_tags_move_to_the_resource() {
     assert_eq!(a.len(), 1, "{a:#?}");
 
     // The source tag renames the attribute that holds the endpoint's service name.
-    let out = json(&one_span(
-        r#","localEndpoint":{"serviceName":"fn"},"tags":{"otlp.service.name.source":"faas.name"}"#,
-    ));
+    let out =
+        json(&one_span(r#","localEndpoint":{"serviceName":"fn"},"tags":{"otlp.service.name.source":"faas.name"}"#));
     let r = resource_attrs(&out[0]);
     assert_eq!(str_attr(r, "faas.name"), Some("fn"));
     assert_eq!(str_attr(r, "service.name"), None);
@@ -362,43 +322,25 @@ fn spans_of_one_service_with_different_resource_tags_keep_their_own() {
     assert_eq!(out.len(), 2);
     let hosts: Vec<(&str, usize)> = out
         .iter()
-        .map(|rs| {
-            (
-                str_attr(resource_attrs(rs), "host.name").unwrap(),
-                rs.scope_spans[0].spans.len(),
-            )
-        })
+        .map(|rs| (str_attr(resource_attrs(rs), "host.name").unwrap(), rs.scope_spans[0].spans.len()))
         .collect();
     assert_eq!(hosts, [("a", 2), ("b", 1)]);
     // Request order is kept within a group.
-    assert_eq!(
-        out[0].scope_spans[0].spans[1].span_id,
-        hex("0000000000000003")
-    );
+    assert_eq!(out[0].scope_spans[0].spans[1].span_id, hex("0000000000000003"));
 }
 
 #[test]
 fn missing_timestamp_starts_at_epoch_and_is_flagged() {
     for timestamp in ["", r#","timestamp":0"#, r#","timestamp":null"#] {
-        let body =
-            format!(r#"[{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","duration":7{timestamp}}}]"#);
+        let body = format!(r#"[{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","duration":7{timestamp}}}]"#);
         let out = json(&body);
         let span = single(&out);
         assert_eq!(span.start_time_unix_nano, 0);
         assert_eq!(span.end_time_unix_nano, 7_000);
-        assert_eq!(
-            attr(&span.attributes, "otel.zipkin.absentField.startTime"),
-            Some(&Value::BoolValue(true))
-        );
+        assert_eq!(attr(&span.attributes, "otel.zipkin.absentField.startTime"), Some(&Value::BoolValue(true)));
     }
     let out = json(&one_span(""));
-    assert_eq!(
-        attr(
-            &single(&out).attributes,
-            "otel.zipkin.absentField.startTime"
-        ),
-        None
-    );
+    assert_eq!(attr(&single(&out).attributes, "otel.zipkin.absentField.startTime"), None);
 }
 
 #[test]
@@ -411,9 +353,7 @@ fn tracestate_tag_becomes_trace_state() {
 
 #[test]
 fn null_tag_value_is_empty_and_null_span_is_skipped() {
-    let out = json(&format!(
-        r#"[null,{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","tags":{{"k":null}}}}]"#
-    ));
+    let out = json(&format!(r#"[null,{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2","tags":{{"k":null}}}}]"#));
     assert_eq!(str_attr(&single(&out).attributes, "k"), Some(""));
     assert!(json("[]").is_empty());
 }
@@ -439,10 +379,7 @@ fn proto_span() -> Span {
             ipv6: hex("20010db8000000000000000000000001"),
             port: 9092,
         }),
-        annotations: vec![ProtoAnnotation {
-            timestamp: 1_502_787_600_000_100,
-            value: "flushed".into(),
-        }],
+        annotations: vec![ProtoAnnotation { timestamp: 1_502_787_600_000_100, value: "flushed".into() }],
         tags: BTreeMap::from([
             ("error".to_string(), "timeout".to_string()),
             ("otel.scope.name".to_string(), "kafka-client".to_string()),
@@ -464,10 +401,7 @@ const PROTO_SPAN_AS_JSON: &str = r#"[{
 
 #[test]
 fn proto_and_json_give_identical_output() {
-    let body = ListOfSpans {
-        spans: vec![proto_span()],
-    }
-    .encode_to_vec();
+    let body = ListOfSpans { spans: vec![proto_span()] }.encode_to_vec();
     let from_proto = decode_proto(&body).unwrap();
     let from_json = json(PROTO_SPAN_AS_JSON);
     assert_eq!(from_proto, from_json);
@@ -476,31 +410,13 @@ fn proto_and_json_give_identical_output() {
     assert_eq!(span.trace_id, hex("0000000000000000d269b633813fc60c"));
     assert_eq!(span.kind, SpanKind::Producer as i32);
     assert_eq!(span.status.as_ref().unwrap().code, StatusCode::Error as i32);
-    assert_eq!(
-        str_attr(&span.attributes, "net.peer.ip"),
-        Some("2001:db8::1")
-    );
-    assert_eq!(
-        from_proto[0].scope_spans[0].scope.as_ref().unwrap().name,
-        "kafka-client"
-    );
+    assert_eq!(str_attr(&span.attributes, "net.peer.ip"), Some("2001:db8::1"));
+    assert_eq!(from_proto[0].scope_spans[0].scope.as_ref().unwrap().name, "kafka-client");
 
     // And a missing timestamp is flagged for protobuf as for JSON.
-    let body = ListOfSpans {
-        spans: vec![Span {
-            timestamp: 0,
-            ..proto_span()
-        }],
-    }
-    .encode_to_vec();
+    let body = ListOfSpans { spans: vec![Span { timestamp: 0, ..proto_span() }] }.encode_to_vec();
     let out = decode_proto(&body).unwrap();
-    assert_eq!(
-        attr(
-            &single(&out).attributes,
-            "otel.zipkin.absentField.startTime"
-        ),
-        Some(&Value::BoolValue(true))
-    );
+    assert_eq!(attr(&single(&out).attributes, "otel.zipkin.absentField.startTime"), Some(&Value::BoolValue(true)));
 }
 
 fn json_error(body: &str) -> String {
@@ -512,71 +428,25 @@ fn json_error(body: &str) -> String {
 
 #[test]
 fn malformed_json_is_refused_with_a_clear_message() {
-    let e = json_error(&format!(
-        r#"{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2"}}"#
-    ));
-    assert!(
-        e.starts_with("invalid Zipkin JSON:")
-            && e.contains("expected a JSON array of Zipkin v2 spans"),
-        "{e}"
-    );
+    let e = json_error(&format!(r#"{{"traceId":"{TRACE}","id":"352bff9a74ca9ad2"}}"#));
+    assert!(e.starts_with("invalid Zipkin JSON:") && e.contains("expected a JSON array of Zipkin v2 spans"), "{e}");
     assert!(json_error("").starts_with("invalid Zipkin JSON:"));
-    assert!(
-        json_error("[1]").starts_with("span 0: invalid type: integer"),
-        "{}",
-        json_error("[1]")
-    );
-    assert!(
-        json_error(&format!("{} x", one_span("")))
-            .starts_with("invalid Zipkin JSON: trailing characters")
-    );
+    assert!(json_error("[1]").starts_with("span 0: invalid type: integer"), "{}", json_error("[1]"));
+    assert!(json_error(&format!("{} x", one_span(""))).starts_with("invalid Zipkin JSON: trailing characters"));
 
     let ok_ids = r#""traceId":"5b8efff798038103d269b633813fc60c","id":"352bff9a74ca9ad2""#;
     for (fields, want) in [
-        (
-            r#""id":"352bff9a74ca9ad2""#.to_string(),
-            "span 1: traceId is missing",
-        ),
-        (
-            r#""traceId":"5b8efff798038103d269b633813fc60c""#.into(),
-            "span 1: id is missing",
-        ),
-        (
-            r#""traceId":"5b8efff7980","id":"352bff9a74ca9ad2""#.into(),
-            "span 1: traceId must be 16 or 32 hex",
-        ),
-        (
-            r#""traceId":"zb8efff798038103d269b633813fc60c","id":"352bff9a74ca9ad2""#.into(),
-            "span 1: traceId must be",
-        ),
-        (
-            r#""traceId":"5b8efff798038103d269b633813fc60c","id":"352bff9a""#.into(),
-            "span 1: id must be 16 hex",
-        ),
-        (
-            r#""traceId":"5b8efff798038103d269b633813fc60c","id":"352bff9a74ca9adx""#.into(),
-            "span 1: id must be",
-        ),
-        (
-            format!(r#"{ok_ids},"parentId":"123""#),
-            "span 1: parentId must be 16 hex",
-        ),
-        (
-            format!(r#"{ok_ids},"localEndpoint":{{"ipv4":"300.1.1.1"}}"#),
-            "span 1: localEndpoint.ipv4 is not",
-        ),
-        (
-            format!(r#"{ok_ids},"remoteEndpoint":{{"port":70000}}"#),
-            "span 1: invalid value: integer `70000`",
-        ),
-        (
-            format!(r#"{ok_ids},"tags":{{"n":1}}"#),
-            "span 1: invalid type: integer `1`, expected a string",
-        ),
-        (
-            format!(r#"{ok_ids},"timestamp":-1"#),
-            "span 1: invalid value: integer `-1`",
-        ),
+        (r#""id":"352bff9a74ca9ad2""#.to_string(), "span 1: traceId is missing"),
+        (r#""traceId":"5b8efff798038103d269b633813fc60c""#.into(), "span 1: id is missing"),
+        (r#""traceId":"5b8efff7980","id":"352bff9a74ca9ad2""#.into(), "span 1: traceId must be 16 or 32 hex"),
+        (r#""traceId":"zb8efff798038103d269b633813fc60c","id":"352bff9a74ca9ad2""#.into(), "span 1: traceId must be"),
+        (r#""traceId":"5b8efff798038103d269b633813fc60c","id":"352bff9a""#.into(), "span 1: id must be 16 hex"),
+        (r#""traceId":"5b8efff798038103d269b633813fc60c","id":"352bff9a74ca9adx""#.into(), "span 1: id must be"),
+        (format!(r#"{ok_ids},"parentId":"123""#), "span 1: parentId must be 16 hex"),
+        (format!(r#"{ok_ids},"localEndpoint":{{"ipv4":"300.1.1.1"}}"#), "span 1: localEndpoint.ipv4 is not"),
+        (format!(r#"{ok_ids},"remoteEndpoint":{{"port":70000}}"#), "span 1: invalid value: integer `70000`"),
+        (format!(r#"{ok_ids},"tags":{{"n":1}}"#), "span 1: invalid type: integer `1`, expected a string"),
+        (format!(r#"{ok_ids},"timestamp":-1"#), "span 1: invalid value: integer `-1`"),
     ] {
         // A good span first, so the index in the message is checked too.
         let body = format!("[{{{ok_ids}}}, {{{fields}}}]");
@@ -587,82 +457,26 @@ fn malformed_json_is_refused_with_a_clear_message() {
 
 #[test]
 fn malformed_proto_is_refused() {
-    for body in [
-        &b"\x0a\x05abc"[..],
-        b"\xff\xff\xff\xff",
-        b"{\"traceId\":1}",
-        b"\x0a",
-    ] {
+    for body in [&b"\x0a\x05abc"[..], b"\xff\xff\xff\xff", b"{\"traceId\":1}", b"\x0a"] {
         match decode_proto(body) {
             Err(ZipkinDecodeError::Proto(_)) => {}
             other => panic!("{body:?}: {other:?}"),
         }
     }
     let check = |span: Span, want: &str| {
-        let body = ListOfSpans {
-            spans: vec![proto_span(), span],
-        }
-        .encode_to_vec();
+        let body = ListOfSpans { spans: vec![proto_span(), span] }.encode_to_vec();
         let e = decode_proto(&body).unwrap_err().to_string();
         assert!(e.starts_with(want), "{e}");
     };
-    check(
-        Span {
-            trace_id: vec![],
-            ..proto_span()
-        },
-        "span 1: trace_id is missing",
-    );
-    check(
-        Span {
-            trace_id: vec![1; 12],
-            ..proto_span()
-        },
-        "span 1: trace_id must be 8 or 16 bytes, got 12",
-    );
-    check(
-        Span {
-            id: vec![],
-            ..proto_span()
-        },
-        "span 1: id is missing",
-    );
-    check(
-        Span {
-            id: vec![1; 4],
-            ..proto_span()
-        },
-        "span 1: id must be 8 bytes, got 4",
-    );
-    check(
-        Span {
-            parent_id: vec![1; 9],
-            ..proto_span()
-        },
-        "span 1: parent_id must be 8 bytes",
-    );
-    let endpoint = |ipv4: Vec<u8>, port: i32| {
-        Some(ProtoEndpoint {
-            service_name: "x".into(),
-            ipv4,
-            ipv6: vec![],
-            port,
-        })
-    };
-    check(
-        Span {
-            local_endpoint: endpoint(vec![1; 5], 0),
-            ..proto_span()
-        },
-        "span 1: local_endpoint.ipv4 must be 4",
-    );
-    check(
-        Span {
-            remote_endpoint: endpoint(vec![], -1),
-            ..proto_span()
-        },
-        "span 1: remote_endpoint.port must be",
-    );
+    check(Span { trace_id: vec![], ..proto_span() }, "span 1: trace_id is missing");
+    check(Span { trace_id: vec![1; 12], ..proto_span() }, "span 1: trace_id must be 8 or 16 bytes, got 12");
+    check(Span { id: vec![], ..proto_span() }, "span 1: id is missing");
+    check(Span { id: vec![1; 4], ..proto_span() }, "span 1: id must be 8 bytes, got 4");
+    check(Span { parent_id: vec![1; 9], ..proto_span() }, "span 1: parent_id must be 8 bytes");
+    let endpoint =
+        |ipv4: Vec<u8>, port: i32| Some(ProtoEndpoint { service_name: "x".into(), ipv4, ipv6: vec![], port });
+    check(Span { local_endpoint: endpoint(vec![1; 5], 0), ..proto_span() }, "span 1: local_endpoint.ipv4 must be 4");
+    check(Span { remote_endpoint: endpoint(vec![], -1), ..proto_span() }, "span 1: remote_endpoint.port must be");
 
     assert!(decode_proto(b"").unwrap().is_empty());
 }
@@ -670,10 +484,7 @@ fn malformed_proto_is_refused() {
 #[test]
 fn arbitrary_bytes_never_panic() {
     let valid_json = PROTO_SPAN_AS_JSON.as_bytes().to_vec();
-    let valid_proto = ListOfSpans {
-        spans: vec![proto_span()],
-    }
-    .encode_to_vec();
+    let valid_proto = ListOfSpans { spans: vec![proto_span()] }.encode_to_vec();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -682,11 +493,7 @@ fn arbitrary_bytes_never_panic() {
         seed
     };
     for round in 0..3000 {
-        let base = if round % 2 == 0 {
-            &valid_json
-        } else {
-            &valid_proto
-        };
+        let base = if round % 2 == 0 { &valid_json } else { &valid_proto };
         let mut body = base.clone();
         // Flip a few bytes, or cut the body short.
         for _ in 0..(next() % 4) {

@@ -131,30 +131,19 @@ struct ScopeKey {
 }
 
 /// Translates checked spans, in request order, into resource spans.
-pub(super) fn to_otlp(
-    spans: Vec<ZipkinSpan>,
-) -> Result<Vec<otlp::ResourceSpans>, ZipkinDecodeError> {
+pub(super) fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<Vec<otlp::ResourceSpans>, ZipkinDecodeError> {
     let mut groups: BTreeMap<ResourceKey, BTreeMap<ScopeKey, Vec<otlp::Span>>> = BTreeMap::new();
     for mut zspan in spans {
         let resource = take_resource(&mut zspan);
         let scope = take_scope(&mut zspan.tags);
         let span = to_span(zspan)?;
-        groups
-            .entry(resource)
-            .or_default()
-            .entry(scope)
-            .or_default()
-            .push(span);
+        groups.entry(resource).or_default().entry(scope).or_default().push(span);
     }
     Ok(groups
         .into_iter()
         .map(|(resource, scopes)| otlp::ResourceSpans {
             resource: Some(otlp::Resource {
-                attributes: resource
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| string_kv(k, v))
-                    .collect(),
+                attributes: resource.attributes.into_iter().map(|(k, v)| string_kv(k, v)).collect(),
                 ..Default::default()
             }),
             scope_spans: scopes
@@ -178,34 +167,19 @@ pub(super) fn to_otlp(
 /// (which win over the endpoint's name, as in the collector).
 fn take_resource(zspan: &mut ZipkinSpan) -> ResourceKey {
     let mut attributes = Vec::new();
-    let service = zspan
-        .local_endpoint
-        .as_ref()
-        .map(|e| e.service_name.clone())
-        .filter(|s| !s.is_empty());
-    let source = zspan
-        .tags
-        .remove(SERVICE_NAME_SOURCE)
-        .filter(|s| !s.is_empty());
+    let service = zspan.local_endpoint.as_ref().map(|e| e.service_name.clone()).filter(|s| !s.is_empty());
+    let source = zspan.tags.remove(SERVICE_NAME_SOURCE).filter(|s| !s.is_empty());
     if let Some(service) = &service {
         let key = source.unwrap_or_else(|| "service.name".to_string());
         upsert(&mut attributes, key, service.clone());
     }
-    let keys: Vec<String> = zspan
-        .tags
-        .keys()
-        .filter(|k| RESOURCE_KEYS.contains(&k.as_str()))
-        .cloned()
-        .collect();
+    let keys: Vec<String> = zspan.tags.keys().filter(|k| RESOURCE_KEYS.contains(&k.as_str())).cloned().collect();
     for key in keys {
         if let Some(value) = zspan.tags.remove(&key) {
             upsert(&mut attributes, key, value);
         }
     }
-    ResourceKey {
-        sort_name: service.unwrap_or_else(|| "OTLPResourceNoServiceName".to_string()),
-        attributes,
-    }
+    ResourceKey { sort_name: service.unwrap_or_else(|| "OTLPResourceNoServiceName".to_string()), attributes }
 }
 
 /// Reads and removes the instrumentation scope tags; the current names win over the legacy ones.
@@ -233,32 +207,19 @@ fn to_span(mut zspan: ZipkinSpan) -> Result<otlp::Span, ZipkinDecodeError> {
     let status = take_status(tags);
     let links = take_links(tags);
 
-    let mut attributes: Vec<otlp::KeyValue> = std::mem::take(tags)
-        .into_iter()
-        .map(|(k, v)| string_kv(k, v))
-        .collect();
+    let mut attributes: Vec<otlp::KeyValue> = std::mem::take(tags).into_iter().map(|(k, v)| string_kv(k, v)).collect();
     if let Some(local) = &zspan.local_endpoint {
         endpoint_attributes(&mut attributes, local, None, "net.host.ip", "net.host.port");
     }
     if let Some(remote) = &zspan.remote_endpoint {
-        endpoint_attributes(
-            &mut attributes,
-            remote,
-            Some("peer.service"),
-            "net.peer.ip",
-            "net.peer.port",
-        );
+        endpoint_attributes(&mut attributes, remote, Some("peer.service"), "net.peer.ip", "net.peer.port");
     }
 
     let too_large = |what: &str| ZipkinDecodeError::span(index, format!("{what} is too large"));
     let start = match zspan.timestamp_us {
         Some(us) => us.checked_mul(1000).ok_or_else(|| too_large("timestamp"))?,
         None => {
-            upsert_value(
-                &mut attributes,
-                START_TIME_ABSENT,
-                any_value::Value::BoolValue(true),
-            );
+            upsert_value(&mut attributes, START_TIME_ABSENT, any_value::Value::BoolValue(true));
             0
         }
     };
@@ -271,10 +232,7 @@ fn to_span(mut zspan: ZipkinSpan) -> Result<otlp::Span, ZipkinDecodeError> {
         .annotations
         .into_iter()
         .map(|a| {
-            let time = a
-                .timestamp_us
-                .checked_mul(1000)
-                .ok_or_else(|| too_large("annotation timestamp"))?;
+            let time = a.timestamp_us.checked_mul(1000).ok_or_else(|| too_large("annotation timestamp"))?;
             Ok(event(time, a.value))
         })
         .collect::<Result<_, ZipkinDecodeError>>()?;
@@ -375,20 +333,13 @@ fn parse_link(value: &str) -> Option<span::Link> {
 
 /// A hex id in a link tag, optionally quoted; empty (and all-zero) means no id, which OTLP writes as empty bytes.
 fn link_id<const N: usize>(text: &str) -> Option<Vec<u8>> {
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
     if text.is_empty() {
         return Some(Vec::new());
     }
     let mut id = [0u8; N];
     hex::decode_to_slice(text, &mut id).ok()?;
-    Some(if id == [0; N] {
-        Vec::new()
-    } else {
-        id.to_vec()
-    })
+    Some(if id == [0; N] { Vec::new() } else { id.to_vec() })
 }
 
 /// An annotation becomes an event named by its value, unless the value is OpenTelemetry's
@@ -407,11 +358,7 @@ fn event(time_unix_nano: u64, value: String) -> span::Event {
             };
         }
     }
-    span::Event {
-        time_unix_nano,
-        name: value,
-        ..Default::default()
-    }
+    span::Event { time_unix_nano, name: value, ..Default::default() }
 }
 
 /// Parses `{json}|…|dropped`: everything but the last part, joined back with `|` (the JSON may contain it), is a
@@ -465,26 +412,14 @@ fn endpoint_attributes(
     if let Some(key) = service_key
         && !endpoint.service_name.is_empty()
     {
-        upsert_value(
-            attributes,
-            key,
-            any_value::Value::StringValue(endpoint.service_name.clone()),
-        );
+        upsert_value(attributes, key, any_value::Value::StringValue(endpoint.service_name.clone()));
     }
     // When both are set the IPv6 address wins, as in the collector.
     for ip in [endpoint.ipv4, endpoint.ipv6].into_iter().flatten() {
-        upsert_value(
-            attributes,
-            ip_key,
-            any_value::Value::StringValue(ip_text(ip)),
-        );
+        upsert_value(attributes, ip_key, any_value::Value::StringValue(ip_text(ip)));
     }
     if endpoint.port > 0 {
-        upsert_value(
-            attributes,
-            port_key,
-            any_value::Value::IntValue(endpoint.port.into()),
-        );
+        upsert_value(attributes, port_key, any_value::Value::IntValue(endpoint.port.into()));
     }
 }
 
@@ -500,11 +435,7 @@ fn ip_text(ip: IpAddr) -> String {
 }
 
 fn key_value(key: impl Into<String>, value: any_value::Value) -> otlp::KeyValue {
-    otlp::KeyValue {
-        key: key.into(),
-        value: Some(otlp::AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
+    otlp::KeyValue { key: key.into(), value: Some(otlp::AnyValue { value: Some(value) }), ..Default::default() }
 }
 
 fn string_kv(key: String, value: String) -> otlp::KeyValue {
