@@ -147,10 +147,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("clew.toml");
         std::fs::write(&path, "data_dir = \"/from/file\"\nzipkin_port = 1234\nlisten = \"0.0.0.0\"\n").unwrap();
-        let args = ServeArgs {
-            config: Some(path),
-            options: ServeOptions { zipkin_port: Some(5555), ..Default::default() },
-        };
+        let args =
+            ServeArgs { config: Some(path), options: ServeOptions { zipkin_port: Some(5555), ..Default::default() } };
         let settings = Settings::load(args).unwrap();
         assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
         assert_eq!(settings.zipkin_port, 5555);

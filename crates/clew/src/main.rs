@@ -1,7 +1,10 @@
 //! `clew`: the one binary of Clew. `clew serve` runs every stage; the other subcommands are clients.
 
+mod bench_cmd;
 mod config;
+mod loadgen_cmd;
 mod serve;
+mod sink_cmd;
 mod telemetry;
 mod trace_cmd;
 
@@ -22,6 +25,13 @@ enum Command {
     Serve(config::ServeArgs),
     /// Print one trace as an indented tree: service, span name, start offset, duration and a bar.
     Trace(trace_cmd::TraceArgs),
+    /// Send realistic OTLP traffic to any OTLP endpoint and report throughput and latency.
+    Loadgen(loadgen_cmd::LoadgenArgs),
+    /// Run an end-to-end benchmark scenario (ingest, query, freshness) against fresh local servers.
+    Bench(bench_cmd::BenchArgs),
+    /// Decode-only OTLP server for benchmarks: receives like `serve`, then drops everything.
+    #[command(hide = true)]
+    Sink(sink_cmd::SinkArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +43,12 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(serve::run(settings))
         }
         Command::Trace(args) => runtime()?.block_on(trace_cmd::run(args)),
+        Command::Loadgen(args) => runtime()?.block_on(loadgen_cmd::run(args)),
+        Command::Bench(args) => runtime()?.block_on(bench_cmd::run(args)),
+        Command::Sink(args) => {
+            init_logging();
+            runtime()?.block_on(sink_cmd::run(args))
+        }
     }
 }
 

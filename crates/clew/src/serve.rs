@@ -38,11 +38,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let validator: Arc<dyn SpanSink> =
         Arc::new(Validator::new(limits, store.clone() as Arc<dyn SpanSink>, &mut registry));
-    let receivers = Receivers::new(
-        ReceiverConfig { max_request_bytes: settings.max_request_bytes },
-        validator,
-        &mut registry,
-    );
+    let receivers =
+        Receivers::new(ReceiverConfig { max_request_bytes: settings.max_request_bytes }, validator, &mut registry);
     let query = Query::new(store.clone());
     let ready = Arc::new(AtomicBool::new(false));
 

@@ -27,10 +27,7 @@ pub fn router(registry: Arc<Registry>, ready: Arc<AtomicBool>) -> Router {
 async fn metrics(State(telemetry): State<Telemetry>) -> Response {
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &telemetry.registry) {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-            text,
-        )
+        Ok(()) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {err}")).into_response(),
     }

@@ -83,9 +83,6 @@ mod tests {
     #[test]
     fn rejects_bad_ids() {
         assert_eq!(TraceId::parse_hex("abc"), Err(TraceIdError::Length(3)));
-        assert_eq!(
-            TraceId::parse_hex("zz8efff798038103d269b633813fc60c"),
-            Err(TraceIdError::NotHex)
-        );
+        assert_eq!(TraceId::parse_hex("zz8efff798038103d269b633813fc60c"), Err(TraceIdError::NotHex));
     }
 }

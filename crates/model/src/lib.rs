@@ -40,11 +40,7 @@ impl SpanBatch {
 
     /// Number of spans in the batch.
     pub fn span_count(&self) -> usize {
-        self.resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .map(|ss| ss.spans.len())
-            .sum()
+        self.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {

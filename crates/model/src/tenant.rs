@@ -19,9 +19,7 @@ pub enum TenantError {
     TooLong,
     #[error("tenant id may not be '.' or '..'")]
     Dots,
-    #[error(
-        "tenant id contains {0:?}; allowed are letters, digits and ! - _ . * ' ( )"
-    )]
+    #[error("tenant id contains {0:?}; allowed are letters, digits and ! - _ . * ' ( )")]
     BadCharacter(char),
 }
 
@@ -37,10 +35,7 @@ impl Tenant {
         if id == "." || id == ".." {
             return Err(TenantError::Dots);
         }
-        if let Some(bad) = id
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "!-_.*'()".contains(*c)))
-        {
+        if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "!-_.*'()".contains(*c))) {
             return Err(TenantError::BadCharacter(bad));
         }
         Ok(Self(Arc::from(id)))

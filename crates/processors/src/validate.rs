@@ -63,11 +63,7 @@ pub struct Validator {
 impl Validator {
     pub fn new(limits: Limits, next: Arc<dyn SpanSink>, registry: &mut Registry) -> Self {
         let rejected = Family::<ReasonLabel, Counter>::default();
-        registry.register(
-            "clew_spans_rejected",
-            "Spans rejected by validation, by reason",
-            rejected.clone(),
-        );
+        registry.register("clew_spans_rejected", "Spans rejected by validation, by reason", rejected.clone());
         Self { limits, next, rejected }
     }
 
@@ -98,19 +94,12 @@ impl SpanSink for Validator {
     fn consume(&self, mut batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>> {
         let (rejected, problem) = self.filter(&mut batch.resource_spans);
         Box::pin(async move {
-            let mut accepted = if batch.is_empty() {
-                Accepted::all()
-            } else {
-                self.next.consume(batch).await?
-            };
+            let mut accepted = if batch.is_empty() { Accepted::all() } else { self.next.consume(batch).await? };
             if rejected > 0 {
                 accepted.rejected_spans += rejected;
                 let problem = problem.unwrap_or_default();
-                accepted.message = if accepted.message.is_empty() {
-                    problem
-                } else {
-                    format!("{problem}; {}", accepted.message)
-                };
+                accepted.message =
+                    if accepted.message.is_empty() { problem } else { format!("{problem}; {}", accepted.message) };
             }
             Ok(accepted)
         })
@@ -134,11 +123,7 @@ fn check_span(span: &Span, limits: &Limits) -> Result<(), (Reason, String)> {
     if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
         return Err((
             Reason::InvalidParentId,
-            format!(
-                "{}: parent span id must be empty or 8 bytes, got {} bytes",
-                who(),
-                span.parent_span_id.len()
-            ),
+            format!("{}: parent span id must be empty or 8 bytes, got {} bytes", who(), span.parent_span_id.len()),
         ));
     }
     if span.end_time_unix_nano < span.start_time_unix_nano {
@@ -253,10 +238,7 @@ mod tests {
     fn batch(spans: Vec<Span>) -> SpanBatch {
         SpanBatch::new(
             Tenant::default_tenant(),
-            vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-                ..Default::default()
-            }],
+            vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }],
         )
     }
 

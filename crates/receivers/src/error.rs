@@ -42,9 +42,7 @@ impl IngestError {
         match self {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedEncoding(_) | Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BadGzip(_) | Self::BadBody(_) | Self::Decode { .. } | Self::BadTenant(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadGzip(_) | Self::BadBody(_) | Self::Decode { .. } | Self::BadTenant(_) => StatusCode::BAD_REQUEST,
             Self::Sink(SinkError::Overloaded { .. } | SinkError::Exhausted(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Sink(SinkError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Sink(SinkError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -40,16 +40,10 @@ impl ReceiverMetrics {
             spans_received: Family::default(),
             spans_accepted: Family::default(),
             requests_failed: Family::default(),
-            request_duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.0005, 2.0, 14))
-            }),
+            request_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 14))),
         };
         registry.register("clew_spans_received", "Spans decoded from requests", metrics.spans_received.clone());
-        registry.register(
-            "clew_spans_accepted",
-            "Spans made durable and acknowledged",
-            metrics.spans_accepted.clone(),
-        );
+        registry.register("clew_spans_accepted", "Spans made durable and acknowledged", metrics.spans_accepted.clone());
         registry.register(
             "clew_requests_failed",
             "Requests refused as a whole, by reason",

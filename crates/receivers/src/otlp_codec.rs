@@ -54,8 +54,7 @@ fn replace_enum_names(tree: &mut serde_json::Value) -> Result<(), IngestError> {
 
 fn replace_name(value: &mut serde_json::Value, lookup: fn(&str) -> Option<i32>) -> Result<(), IngestError> {
     if let Some(name) = value.as_str() {
-        let number = lookup(name)
-            .ok_or_else(|| IngestError::decode("JSON", format!("unknown enum value {name:?}")))?;
+        let number = lookup(name).ok_or_else(|| IngestError::decode("JSON", format!("unknown enum value {name:?}")))?;
         *value = serde_json::Value::from(number);
     }
     Ok(())

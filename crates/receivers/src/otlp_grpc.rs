@@ -100,7 +100,8 @@ fn ok_response(reply: &ExportTraceServiceResponse) -> Response {
     let _ = reply.encode(&mut frame);
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let frames: [Result<Frame<Bytes>, Infallible>; 2] = [Ok(Frame::data(frame.freeze())), Ok(Frame::trailers(trailers))];
+    let frames: [Result<Frame<Bytes>, Infallible>; 2] =
+        [Ok(Frame::data(frame.freeze())), Ok(Frame::trailers(trailers))];
     let body = Body::new(http_body_util::StreamBody::new(futures::stream::iter(frames)));
     let mut response = Response::new(body);
     set_grpc_headers(response.headers_mut());
@@ -172,10 +173,7 @@ mod tests {
 
     #[test]
     fn refuses_declared_lengths_past_the_limit() {
-        assert!(matches!(
-            unframe(frame(0, &[0; 20]), &HeaderMap::new(), 10),
-            Err(IngestError::TooLarge { limit: 10 })
-        ));
+        assert!(matches!(unframe(frame(0, &[0; 20]), &HeaderMap::new(), 10), Err(IngestError::TooLarge { limit: 10 })));
     }
 
     #[test]

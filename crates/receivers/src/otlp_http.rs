@@ -32,9 +32,7 @@ impl Encoding {
 }
 
 pub(crate) fn router(receivers: Arc<Receivers>) -> Router {
-    Router::new()
-        .route("/v1/traces", post(export).fallback(method_not_allowed))
-        .with_state(receivers)
+    Router::new().route("/v1/traces", post(export).fallback(method_not_allowed)).with_state(receivers)
 }
 
 async fn export(State(receivers): State<Arc<Receivers>>, request: Request) -> Response {

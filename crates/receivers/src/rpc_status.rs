@@ -47,10 +47,7 @@ impl RpcStatus {
     /// Adds a `google.rpc.RetryInfo` detail: OTLP clients wait this long before retrying.
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         let info = RetryInfo {
-            retry_delay: Some(ProtoDuration {
-                seconds: delay.as_secs() as i64,
-                nanos: delay.subsec_nanos() as i32,
-            }),
+            retry_delay: Some(ProtoDuration { seconds: delay.as_secs() as i64, nanos: delay.subsec_nanos() as i32 }),
         };
         self.details.push(ProtoAny {
             type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),

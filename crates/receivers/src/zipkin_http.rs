@@ -14,9 +14,7 @@ use http::{HeaderMap, StatusCode, header};
 use crate::{IngestError, Protocol, Receivers, body, zipkin};
 
 pub(crate) fn router(receivers: Arc<Receivers>) -> Router {
-    Router::new()
-        .route("/api/v2/spans", post(export).fallback(method_not_allowed))
-        .with_state(receivers)
+    Router::new().route("/api/v2/spans", post(export).fallback(method_not_allowed)).with_state(receivers)
 }
 
 async fn export(State(receivers): State<Arc<Receivers>>, request: Request) -> Response {

@@ -56,10 +56,7 @@ type InsertKey = (usize, TraceId, usize);
 
 impl Head {
     pub fn new(metrics: HeadMetrics) -> Self {
-        Self {
-            tenants: RwLock::default(),
-            metrics,
-        }
+        Self { tenants: RwLock::default(), metrics }
     }
 
     /// Adds a batch's spans. `approx_bytes` is what the batch costs in memory terms (its encoded size); it is
@@ -68,10 +65,7 @@ impl Head {
         let mut spans = Vec::new();
         let mut keys: Vec<InsertKey> = Vec::new();
         for rs in resource_spans {
-            let resource = Arc::new(ResourceOrigin {
-                resource: rs.resource,
-                schema_url: rs.schema_url,
-            });
+            let resource = Arc::new(ResourceOrigin { resource: rs.resource, schema_url: rs.schema_url });
             for ss in rs.scope_spans {
                 let origin = Arc::new(ScopeOrigin {
                     resource: Arc::clone(&resource),
@@ -83,10 +77,7 @@ impl Head {
                         continue;
                     };
                     keys.push((shard_of(&trace_id), trace_id, spans.len()));
-                    spans.push(Some(HeadSpan {
-                        span,
-                        origin: Arc::clone(&origin),
-                    }));
+                    spans.push(Some(HeadSpan { span, origin: Arc::clone(&origin) }));
                 }
             }
         }
@@ -107,9 +98,7 @@ impl Head {
                     TraceEntry::default()
                 });
                 entry.spans.reserve(trace_run.len());
-                entry
-                    .spans
-                    .extend(trace_run.iter().filter_map(|&(_, _, i)| spans[i].take()));
+                entry.spans.extend(trace_run.iter().filter_map(|&(_, _, i)| spans[i].take()));
                 entry.bytes += per_span * trace_run.len() as u64;
             }
         }
@@ -150,11 +139,11 @@ impl Head {
             return Arc::clone(head);
         }
         let mut tenants = self.tenants.write();
-        Arc::clone(tenants.entry(tenant.clone()).or_insert_with(|| {
-            Arc::new(TenantHead {
-                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            })
-        }))
+        Arc::clone(
+            tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| Arc::new(TenantHead { shards: (0..SHARDS).map(|_| RwLock::default()).collect() })),
+        )
     }
 }
 
@@ -191,9 +180,7 @@ fn regroup(spans: Vec<HeadSpan>) -> Vec<ResourceSpans> {
         out[r].scope_spans[s].spans.push(span);
     }
     for ss in out.iter_mut().flat_map(|rs| &mut rs.scope_spans) {
-        ss.spans.sort_by(|a, b| {
-            (a.start_time_unix_nano, &a.span_id).cmp(&(b.start_time_unix_nano, &b.span_id))
-        });
+        ss.spans.sort_by(|a, b| (a.start_time_unix_nano, &a.span_id).cmp(&(b.start_time_unix_nano, &b.span_id)));
     }
     out
 }
@@ -220,20 +207,14 @@ mod tests {
             attributes: vec![KeyValue {
                 key: "service.name".into(),
                 key_strindex: 0,
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(service.into())),
-                }),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
             }],
             ..Default::default()
         })
     }
 
     fn scope(name: &str) -> Option<InstrumentationScope> {
-        Some(InstrumentationScope {
-            name: name.into(),
-            version: "1.0".into(),
-            ..Default::default()
-        })
+        Some(InstrumentationScope { name: name.into(), version: "1.0".into(), ..Default::default() })
     }
 
     fn tenant(id: &str) -> Tenant {
@@ -253,11 +234,7 @@ mod tests {
                         schema_url: "scope-a".into(),
                         spans: vec![span(1, 3, 300), span(2, 9, 5), span(1, 1, 100)],
                     },
-                    ScopeSpans {
-                        scope: scope("db"),
-                        schema_url: String::new(),
-                        spans: vec![span(1, 2, 200)],
-                    },
+                    ScopeSpans { scope: scope("db"), schema_url: String::new(), spans: vec![span(1, 2, 200)] },
                 ],
             },
             ResourceSpans {
@@ -283,11 +260,7 @@ mod tests {
                         schema_url: "scope-a".into(),
                         spans: vec![span(1, 1, 100), span(1, 3, 300)],
                     },
-                    ScopeSpans {
-                        scope: scope("db"),
-                        schema_url: String::new(),
-                        spans: vec![span(1, 2, 200)],
-                    },
+                    ScopeSpans { scope: scope("db"), schema_url: String::new(), spans: vec![span(1, 2, 200)] },
                 ],
             },
             ResourceSpans {
@@ -302,10 +275,7 @@ mod tests {
             },
         ];
         assert_eq!(got, expected);
-        assert_eq!(
-            head.trace(&tenant("t"), &TraceId([2; 16]))[0].scope_spans[0].spans,
-            vec![span(2, 9, 5)]
-        );
+        assert_eq!(head.trace(&tenant("t"), &TraceId([2; 16]))[0].scope_spans[0].spans, vec![span(2, 9, 5)]);
         assert_eq!(head.spans(), 6);
         assert_eq!(head.traces(), 2);
         assert!(head.bytes() >= 1000);
@@ -339,23 +309,13 @@ mod tests {
         let head = Head::new(HeadMetrics::default());
         let one = |s: Span| {
             vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![s],
-                    ..Default::default()
-                }],
+                scope_spans: vec![ScopeSpans { spans: vec![s], ..Default::default() }],
                 ..Default::default()
             }]
         };
         head.insert(&tenant("a"), one(span(1, 1, 1)), 10);
         head.insert(&tenant("b"), one(span(1, 2, 2)), 10);
-        head.insert(
-            &tenant("b"),
-            one(Span {
-                trace_id: vec![1; 3],
-                ..span(1, 3, 3)
-            }),
-            10,
-        );
+        head.insert(&tenant("b"), one(Span { trace_id: vec![1; 3], ..span(1, 3, 3) }), 10);
 
         let a = head.trace(&tenant("a"), &TraceId([1; 16]));
         let b = head.trace(&tenant("b"), &TraceId([1; 16]));

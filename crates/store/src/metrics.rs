@@ -53,32 +53,12 @@ impl Metrics {
             "Time to write and fsync one group commit of the write-ahead log",
             wal.sync_duration.clone(),
         );
-        registry.register(
-            "clew_wal_bytes",
-            "Total bytes of all write-ahead log segments",
-            wal.bytes.clone(),
-        );
-        registry.register(
-            "clew_wal_segments",
-            "Number of write-ahead log segments",
-            wal.segments.clone(),
-        );
+        registry.register("clew_wal_bytes", "Total bytes of all write-ahead log segments", wal.bytes.clone());
+        registry.register("clew_wal_segments", "Number of write-ahead log segments", wal.segments.clone());
         // prometheus-client appends `_total` to counters: this is exported as `clew_wal_records_total`.
-        registry.register(
-            "clew_wal_records",
-            "Records written to the write-ahead log",
-            wal.records.clone(),
-        );
-        registry.register(
-            "clew_head_spans",
-            "Spans held in the in-memory head",
-            head.spans.clone(),
-        );
-        registry.register(
-            "clew_head_traces",
-            "Traces held in the in-memory head",
-            head.traces.clone(),
-        );
+        registry.register("clew_wal_records", "Records written to the write-ahead log", wal.records.clone());
+        registry.register("clew_head_spans", "Spans held in the in-memory head", head.spans.clone());
+        registry.register("clew_head_traces", "Traces held in the in-memory head", head.traces.clone());
         registry.register(
             "clew_head_bytes",
             "Approximate bytes of the spans held in the in-memory head",

@@ -67,8 +67,7 @@ impl Store {
         let metrics = Metrics::register(registry);
         let head = Arc::new(Head::new(metrics.head.clone()));
         let started = Instant::now();
-        let replayed =
-            wal::replay(&wal_dir, &head).map_err(io_err("replaying the WAL in", &wal_dir))?;
+        let replayed = wal::replay(&wal_dir, &head).map_err(io_err("replaying the WAL in", &wal_dir))?;
         let wal_bytes: u64 = replayed.segments.iter().map(|s| s.bytes).sum();
         metrics.wal.bytes.set(wal_bytes as i64);
         metrics.wal.segments.set(replayed.segments.len() as i64);
@@ -82,16 +81,10 @@ impl Store {
             "replayed the write-ahead log"
         );
 
-        let wal = Wal::start(
-            wal_dir.clone(),
-            replayed.last_seq + 1,
-            config.wal_segment_bytes,
-            metrics.wal.clone(),
-        )
-        .map_err(io_err("starting the WAL writer for", &wal_dir))?;
-        let inflight_permits = (config.max_inflight_bytes / PERMIT_BYTES)
-            .min(Semaphore::MAX_PERMITS as u64)
-            .min(u32::MAX as u64) as u32;
+        let wal = Wal::start(wal_dir.clone(), replayed.last_seq + 1, config.wal_segment_bytes, metrics.wal.clone())
+            .map_err(io_err("starting the WAL writer for", &wal_dir))?;
+        let inflight_permits =
+            (config.max_inflight_bytes / PERMIT_BYTES).min(Semaphore::MAX_PERMITS as u64).min(u32::MAX as u64) as u32;
         Ok(Arc::new(Store {
             config,
             head,
@@ -138,45 +131,24 @@ impl Store {
                 self.config.head_max_bytes
             )));
         }
-        let SpanBatch {
-            tenant,
-            resource_spans,
-        } = batch;
+        let SpanBatch { tenant, resource_spans } = batch;
         let record = Record::encode(&tenant, &resource_spans).map_err(SinkError::Invalid)?;
 
         // A record bigger than the whole budget still goes through, alone.
-        let permits = (record.len() as u64)
-            .div_ceil(PERMIT_BYTES)
-            .min(self.inflight_permits as u64) as u32;
-        let permit = Arc::clone(&self.inflight)
-            .try_acquire_many_owned(permits)
-            .map_err(|_| SinkError::Overloaded {
-                retry_after: RETRY_AFTER,
-                reason: format!(
-                    "the write-ahead log is behind: {} bytes are waiting for it (limit {})",
-                    self.inflight_bytes(),
-                    self.config.max_inflight_bytes
-                ),
-            })?;
+        let permits = (record.len() as u64).div_ceil(PERMIT_BYTES).min(self.inflight_permits as u64) as u32;
+        let permit = Arc::clone(&self.inflight).try_acquire_many_owned(permits).map_err(|_| SinkError::Overloaded {
+            retry_after: RETRY_AFTER,
+            reason: format!(
+                "the write-ahead log is behind: {} bytes are waiting for it (limit {})",
+                self.inflight_bytes(),
+                self.config.max_inflight_bytes
+            ),
+        })?;
 
         let approx_bytes = record.payload_len() as u64;
-        let ack = self
-            .wal
-            .submit(record)
-            .ok_or_else(|| SinkError::Internal("the store is shut down".into()))?;
-        let inflight = InFlight {
-            head: Arc::clone(&self.head),
-            tenant,
-            resource_spans,
-            approx_bytes,
-            permit,
-        };
-        Waiting {
-            ack,
-            inflight: Some(inflight),
-        }
-        .wait()
-        .await?;
+        let ack = self.wal.submit(record).ok_or_else(|| SinkError::Internal("the store is shut down".into()))?;
+        let inflight = InFlight { head: Arc::clone(&self.head), tenant, resource_spans, approx_bytes, permit };
+        Waiting { ack, inflight: Some(inflight) }.wait().await?;
         Ok(Accepted::all())
     }
 
@@ -208,13 +180,7 @@ struct InFlight {
 
 impl InFlight {
     fn settle(self, synced: Result<Result<(), WalError>, impl Sized>) -> Result<(), SinkError> {
-        let InFlight {
-            head,
-            tenant,
-            resource_spans,
-            approx_bytes,
-            permit,
-        } = self;
+        let InFlight { head, tenant, resource_spans, approx_bytes, permit } = self;
         // Synced or failed, the bytes no longer wait for the writer.
         drop(permit);
         match synced {
@@ -223,9 +189,7 @@ impl InFlight {
                 Ok(())
             }
             Ok(Err(e)) => Err(SinkError::Internal(format!("write-ahead log: {e}"))),
-            Err(_) => Err(SinkError::Internal(
-                "the write-ahead log writer stopped".into(),
-            )),
+            Err(_) => Err(SinkError::Internal("the write-ahead log writer stopped".into())),
         }
     }
 }
@@ -270,77 +234,39 @@ mod tests {
     use super::*;
 
     fn batch(n: u8) -> SpanBatch {
-        let span = Span {
-            trace_id: vec![n; 16],
-            span_id: vec![1; 8],
-            name: "x".repeat(2000),
-            ..Default::default()
-        };
-        let scope_spans = vec![ScopeSpans {
-            spans: vec![span],
-            ..Default::default()
-        }];
-        SpanBatch::new(
-            Tenant::default(),
-            vec![ResourceSpans {
-                scope_spans,
-                ..Default::default()
-            }],
-        )
+        let span = Span { trace_id: vec![n; 16], span_id: vec![1; 8], name: "x".repeat(2000), ..Default::default() };
+        let scope_spans = vec![ScopeSpans { spans: vec![span], ..Default::default() }];
+        SpanBatch::new(Tenant::default(), vec![ResourceSpans { scope_spans, ..Default::default() }])
     }
 
     #[tokio::test]
     async fn a_backlog_past_the_inflight_cap_is_overload() {
         let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig {
-            data_dir: dir.path().into(),
-            max_inflight_bytes: 4096,
-            ..Default::default()
-        };
+        let config = StoreConfig { data_dir: dir.path().into(), max_inflight_bytes: 4096, ..Default::default() };
         let store = Store::open(config, &mut Registry::default()).unwrap();
         assert_eq!(store.inflight_permits, 4);
 
         // Three KiB stand for records queued by other requests; this ~2 KiB batch does not fit beside them.
-        let backlog = Arc::clone(&store.inflight)
-            .try_acquire_many_owned(3)
-            .unwrap();
+        let backlog = Arc::clone(&store.inflight).try_acquire_many_owned(3).unwrap();
         match store.consume(batch(1)).await {
-            Err(SinkError::Overloaded {
-                retry_after,
-                reason,
-            }) => {
+            Err(SinkError::Overloaded { retry_after, reason }) => {
                 assert_eq!(retry_after, Duration::from_secs(1));
                 assert!(reason.contains("3072 bytes"), "{reason}");
             }
             other => panic!("expected overload, got {other:?}"),
         }
-        assert!(
-            store
-                .trace(&Tenant::default(), &TraceId([1; 16]))
-                .is_empty()
-        );
+        assert!(store.trace(&Tenant::default(), &TraceId([1; 16])).is_empty());
 
         drop(backlog);
         store.consume(batch(1)).await.unwrap();
-        assert_eq!(
-            store.inflight.available_permits(),
-            4,
-            "permits come back once synced"
-        );
+        assert_eq!(store.inflight.available_permits(), 4, "permits come back once synced");
         assert_eq!(store.trace(&Tenant::default(), &TraceId([1; 16])).len(), 1);
     }
 
     #[test]
     fn a_tiny_inflight_budget_is_a_config_error() {
         let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig {
-            data_dir: dir.path().into(),
-            max_inflight_bytes: 10,
-            ..Default::default()
-        };
-        assert!(matches!(
-            Store::open(config, &mut Registry::default()),
-            Err(StoreError::Config(_))
-        ));
+        let config = StoreConfig { data_dir: dir.path().into(), max_inflight_bytes: 10, ..Default::default() };
+        assert!(matches!(Store::open(config, &mut Registry::default()), Err(StoreError::Config(_))));
     }
 }

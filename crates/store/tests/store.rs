@@ -13,10 +13,7 @@ use clew_store::{SegmentInfo, Store, StoreConfig, list_segments};
 use prometheus_client::registry::Registry;
 
 fn config(dir: &Path) -> StoreConfig {
-    StoreConfig {
-        data_dir: dir.to_path_buf(),
-        ..StoreConfig::default()
-    }
+    StoreConfig { data_dir: dir.to_path_buf(), ..StoreConfig::default() }
 }
 
 fn open(config: StoreConfig) -> Arc<Store> {
@@ -45,9 +42,7 @@ fn batch(tenant_id: &str, n: u32) -> SpanBatch {
         end_time_unix_nano: 2_000,
         attributes: vec![KeyValue {
             key: "i".into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::IntValue(i as i64)),
-            }),
+            value: Some(AnyValue { value: Some(any_value::Value::IntValue(i as i64)) }),
             key_strindex: 0,
         }],
         ..Default::default()
@@ -56,21 +51,14 @@ fn batch(tenant_id: &str, n: u32) -> SpanBatch {
         Some(Resource {
             attributes: vec![KeyValue {
                 key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(service.into())),
-                }),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
                 key_strindex: 0,
             }],
             ..Default::default()
         })
     };
-    let scope = |name: &str| {
-        Some(InstrumentationScope {
-            name: name.into(),
-            version: "2".into(),
-            ..Default::default()
-        })
-    };
+    let scope =
+        |name: &str| Some(InstrumentationScope { name: name.into(), version: "2".into(), ..Default::default() });
     SpanBatch::new(
         tenant(tenant_id),
         vec![
@@ -78,26 +66,14 @@ fn batch(tenant_id: &str, n: u32) -> SpanBatch {
                 resource: resource("frontend"),
                 schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
                 scope_spans: vec![
-                    ScopeSpans {
-                        scope: scope("http"),
-                        schema_url: "s1".into(),
-                        spans: vec![span(1)],
-                    },
-                    ScopeSpans {
-                        scope: scope("grpc"),
-                        schema_url: String::new(),
-                        spans: vec![span(2)],
-                    },
+                    ScopeSpans { scope: scope("http"), schema_url: "s1".into(), spans: vec![span(1)] },
+                    ScopeSpans { scope: scope("grpc"), schema_url: String::new(), spans: vec![span(2)] },
                 ],
             },
             ResourceSpans {
                 resource: resource("backend"),
                 schema_url: String::new(),
-                scope_spans: vec![ScopeSpans {
-                    scope: None,
-                    schema_url: String::new(),
-                    spans: vec![span(3)],
-                }],
+                scope_spans: vec![ScopeSpans { scope: None, schema_url: String::new(), spans: vec![span(3)] }],
             },
         ],
     )
@@ -106,18 +82,11 @@ fn batch(tenant_id: &str, n: u32) -> SpanBatch {
 /// Asserts the head returns trace `n` exactly as `batch` sent it.
 fn assert_has(store: &Store, tenant_id: &str, n: u32) {
     let got = store.trace(&tenant(tenant_id), &trace_id(n));
-    assert_eq!(
-        got,
-        batch(tenant_id, n).resource_spans,
-        "trace {n} of {tenant_id}"
-    );
+    assert_eq!(got, batch(tenant_id, n).resource_spans, "trace {n} of {tenant_id}");
 }
 
 fn assert_lacks(store: &Store, tenant_id: &str, n: u32) {
-    assert!(
-        store.trace(&tenant(tenant_id), &trace_id(n)).is_empty(),
-        "trace {n} of {tenant_id} should be gone"
-    );
+    assert!(store.trace(&tenant(tenant_id), &trace_id(n)).is_empty(), "trace {n} of {tenant_id} should be gone");
 }
 
 fn segments(data_dir: &Path) -> Vec<SegmentInfo> {
@@ -141,10 +110,7 @@ fn record_offsets(path: &Path) -> Vec<u64> {
 
 async fn write_sequentially(store: &Store, tenant_id: &str, traces: std::ops::Range<u32>) {
     for n in traces {
-        assert_eq!(
-            store.consume(batch(tenant_id, n)).await.unwrap(),
-            Accepted::all()
-        );
+        assert_eq!(store.consume(batch(tenant_id, n)).await.unwrap(), Accepted::all());
     }
 }
 
@@ -157,10 +123,7 @@ async fn concurrent_writes_survive_a_reopen() {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
-                store
-                    .consume(batch(if t % 2 == 0 { "even" } else { "odd" }, t * 100 + i))
-                    .await
-                    .unwrap();
+                store.consume(batch(if t % 2 == 0 { "even" } else { "odd" }, t * 100 + i)).await.unwrap();
             }
         }));
     }
@@ -168,14 +131,8 @@ async fn concurrent_writes_survive_a_reopen() {
         task.await.unwrap();
     }
     let stats = store.stats();
-    assert_eq!(
-        (stats.head_spans, stats.head_traces, stats.wal_records),
-        (600, 200, 200)
-    );
-    assert_eq!(
-        stats.wal_bytes,
-        segments(dir.path()).iter().map(|s| s.bytes).sum::<u64>()
-    );
+    assert_eq!((stats.head_spans, stats.head_traces, stats.wal_records), (600, 200, 200));
+    assert_eq!(stats.wal_bytes, segments(dir.path()).iter().map(|s| s.bytes).sum::<u64>());
     drop(store);
 
     let store = open(config(dir.path()));
@@ -186,10 +143,7 @@ async fn concurrent_writes_survive_a_reopen() {
         }
     }
     let stats = store.stats();
-    assert_eq!(
-        (stats.head_spans, stats.head_traces, stats.wal_records),
-        (600, 200, 0)
-    );
+    assert_eq!((stats.head_spans, stats.head_traces, stats.wal_records), (600, 200, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,11 +155,7 @@ async fn concurrent_requests_share_fsyncs() {
     assert!(results.iter().all(Result::is_ok));
     let stats = store.stats();
     assert_eq!(stats.wal_records, calls as u64);
-    assert!(
-        stats.wal_syncs < calls as u64 / 2,
-        "{} syncs for {calls} requests",
-        stats.wal_syncs
-    );
+    assert!(stats.wal_syncs < calls as u64 / 2, "{} syncs for {calls} requests", stats.wal_syncs);
 }
 
 #[tokio::test]
@@ -218,21 +168,12 @@ async fn a_torn_last_record_is_cut_and_the_rest_kept() {
     let newest = segments(dir.path()).pop().unwrap();
     let offsets = record_offsets(&newest.path);
     assert_eq!(offsets.len(), 5);
-    OpenOptions::new()
-        .write(true)
-        .open(&newest.path)
-        .unwrap()
-        .set_len(newest.bytes - 3)
-        .unwrap();
+    OpenOptions::new().write(true).open(&newest.path).unwrap().set_len(newest.bytes - 3).unwrap();
 
     let store = open(config(dir.path()));
     (0..4).for_each(|n| assert_has(&store, "t", n));
     assert_lacks(&store, "t", 4);
-    assert_eq!(
-        fs::metadata(&newest.path).unwrap().len(),
-        offsets[4],
-        "cut at the last good record"
-    );
+    assert_eq!(fs::metadata(&newest.path).unwrap().len(), offsets[4], "cut at the last good record");
     write_sequentially(&store, "t", 10..11).await;
     assert_has(&store, "t", 10);
     drop(store);
@@ -240,9 +181,7 @@ async fn a_torn_last_record_is_cut_and_the_rest_kept() {
     let all = segments(dir.path());
     assert_eq!(all.len(), 2, "writes after a cut go to a new segment");
     let store = open(config(dir.path()));
-    (0..4)
-        .chain(10..11)
-        .for_each(|n| assert_has(&store, "t", n));
+    (0..4).chain(10..11).for_each(|n| assert_has(&store, "t", n));
     assert_lacks(&store, "t", 4);
 }
 
@@ -269,63 +208,41 @@ async fn a_bad_checksum_keeps_the_records_before_it() {
 async fn damage_in_an_older_segment_does_not_hide_later_ones() {
     let dir = tempfile::tempdir().unwrap();
     // Every group commit fills a segment, so each record gets its own.
-    let small = StoreConfig {
-        wal_segment_bytes: 1,
-        ..config(dir.path())
-    };
+    let small = StoreConfig { wal_segment_bytes: 1, ..config(dir.path()) };
     let store = open(small.clone());
     write_sequentially(&store, "t", 0..4).await;
     drop(store);
 
     let all = segments(dir.path());
-    assert_eq!(
-        all.len(),
-        5,
-        "four full segments and the empty one rolled to after the last"
-    );
-    // Garbage length in the second segment's only record, and a torn (magic-less) newest segment.
+    assert_eq!(all.len(), 4, "one full segment per record, none left empty");
+    // Garbage length in the second segment's only record, and a newest segment torn before its magic.
     let mut bytes = fs::read(&all[1].path).unwrap();
     bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
     fs::write(&all[1].path, &bytes).unwrap();
-    fs::write(&all[4].path, b"CLE").unwrap();
+    let torn = dir.path().join("wal").join(format!("{:020}.wal", 5));
+    fs::write(&torn, b"CLE").unwrap();
 
     let store = open(small);
     assert_has(&store, "t", 0);
     assert_lacks(&store, "t", 1);
     assert_has(&store, "t", 2);
     assert_has(&store, "t", 3);
-    assert_eq!(
-        fs::read(&all[4].path).unwrap(),
-        b"CLEWWAL1",
-        "a torn header becomes an empty segment"
-    );
+    assert_eq!(fs::read(&torn).unwrap(), b"CLEWWAL1", "a torn header becomes an empty segment");
     write_sequentially(&store, "t", 7..8).await;
     drop(store);
     let store = open(config(dir.path()));
-    [0, 2, 3, 7]
-        .into_iter()
-        .for_each(|n| assert_has(&store, "t", n));
+    [0, 2, 3, 7].into_iter().for_each(|n| assert_has(&store, "t", n));
 }
 
 #[tokio::test]
 async fn an_empty_or_garbage_wal_directory_opens() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("wal")).unwrap();
-    fs::write(
-        dir.path().join("wal").join(format!("{:020}.wal", 1)),
-        b"not a wal at all",
-    )
-    .unwrap();
+    fs::write(dir.path().join("wal").join(format!("{:020}.wal", 1)), b"not a wal at all").unwrap();
     let store = open(config(dir.path()));
     assert_eq!(store.stats().head_spans, 0);
     write_sequentially(&store, "t", 0..1).await;
-    assert_eq!(
-        segments(dir.path())
-            .iter()
-            .map(|s| s.seq)
-            .collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(segments(dir.path()).iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2]);
 }
 
 #[tokio::test]
@@ -337,31 +254,18 @@ async fn same_trace_id_under_two_tenants_stays_apart() {
     store.consume(batch("a", 1)).await.unwrap();
     store.consume(other.clone()).await.unwrap();
     assert_has(&store, "a", 1);
-    assert_eq!(
-        store.trace(&tenant("b"), &trace_id(1)),
-        other.resource_spans
-    );
+    assert_eq!(store.trace(&tenant("b"), &trace_id(1)), other.resource_spans);
     assert_eq!(store.stats().head_traces, 2);
 }
 
 #[tokio::test]
 async fn a_full_head_refuses_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(StoreConfig {
-        head_max_bytes: 1,
-        ..config(dir.path())
-    });
+    let store = open(StoreConfig { head_max_bytes: 1, ..config(dir.path()) });
     store.consume(batch("t", 0)).await.unwrap();
     let err = store.consume(batch("t", 1)).await.unwrap_err();
-    assert!(
-        matches!(&err, SinkError::Exhausted(m) if m.contains("head is full")),
-        "{err:?}"
-    );
-    assert_eq!(
-        store.stats().wal_records,
-        1,
-        "a refused batch is not logged"
-    );
+    assert!(matches!(&err, SinkError::Exhausted(m) if m.contains("head is full")), "{err:?}");
+    assert_eq!(store.stats().wal_records, 1, "a refused batch is not logged");
 }
 
 #[tokio::test]

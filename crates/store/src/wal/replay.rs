@@ -55,19 +55,11 @@ pub(crate) fn replay(dir: &Path, head: &Head) -> io::Result<Replayed> {
             }
         };
     }
-    Ok(Replayed {
-        last_seq,
-        records,
-        segments,
-    })
+    Ok(Replayed { last_seq, records, segments })
 }
 
 /// Replays one segment's intact records into the head; reports where and why it stopped early, if it did.
-fn read_segment(
-    segment: &SegmentInfo,
-    head: &Head,
-    records: &mut u64,
-) -> io::Result<Option<Damage>> {
+fn read_segment(segment: &SegmentInfo, head: &Head, records: &mut u64) -> io::Result<Option<Damage>> {
     let len = segment.bytes;
     if len < MAGIC.len() as u64 {
         return Ok(Some(Damage::Header("shorter than the magic")));
@@ -85,10 +77,7 @@ fn read_segment(
     while offset < len {
         let remaining = len - offset;
         if remaining < RECORD_HEADER as u64 {
-            return damage(
-                offset,
-                format!("incomplete record header ({remaining} bytes)"),
-            );
+            return damage(offset, format!("incomplete record header ({remaining} bytes)"));
         }
         let mut header = [0; RECORD_HEADER];
         reader.read_exact(&mut header)?;
@@ -100,10 +89,7 @@ fn read_segment(
         }
         if (payload_len as u64) > remaining - RECORD_HEADER as u64 {
             let present = remaining - RECORD_HEADER as u64;
-            return damage(
-                offset,
-                format!("incomplete record: {payload_len} bytes announced, {present} present"),
-            );
+            return damage(offset, format!("incomplete record: {payload_len} bytes announced, {present} present"));
         }
         payload.resize(payload_len, 0);
         reader.read_exact(&mut payload)?;
@@ -111,9 +97,7 @@ fn read_segment(
             return damage(offset, "checksum mismatch".into());
         }
         match decode_payload(&payload) {
-            Ok((tenant, resource_spans)) => {
-                head.insert(&tenant, resource_spans, payload_len as u64)
-            }
+            Ok((tenant, resource_spans)) => head.insert(&tenant, resource_spans, payload_len as u64),
             Err(reason) => return damage(offset, format!("undecodable payload: {reason}")),
         }
         *records += 1;
@@ -135,7 +119,5 @@ fn repair(path: &Path, offset: u64) -> Option<u64> {
         file.sync_all()?;
         io::Result::Ok(offset.max(MAGIC.len() as u64))
     })();
-    result
-        .inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "could not repair the WAL segment"))
-        .ok()
+    result.inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "could not repair the WAL segment")).ok()
 }

@@ -29,11 +29,7 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<SegmentInfo>> {
         };
         let meta = entry.metadata()?;
         if meta.is_file() {
-            segments.push(SegmentInfo {
-                seq,
-                path: entry.path(),
-                bytes: meta.len(),
-            });
+            segments.push(SegmentInfo { seq, path: entry.path(), bytes: meta.len() });
         }
     }
     segments.sort_unstable_by_key(|s| s.seq);
@@ -52,10 +48,7 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 /// or a crash could lose the file's name along with everything later written into it.
 pub(crate) fn create_segment(dir: &Path, seq: u64) -> io::Result<File> {
     let path = segment_path(dir, seq);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
     file.write_all(MAGIC)?;
     file.sync_all()?;
     sync_dir(dir)?;
@@ -83,18 +76,9 @@ mod tests {
         fs::write(dir.path().join("notes.txt"), "x").unwrap();
         fs::write(dir.path().join("3.wal"), "x").unwrap();
         let segments = list_segments(dir.path()).unwrap();
-        assert_eq!(
-            segments.iter().map(|s| s.seq).collect::<Vec<_>>(),
-            vec![2, 10]
-        );
-        assert_eq!(
-            segments[0].path,
-            dir.path().join("00000000000000000002.wal")
-        );
+        assert_eq!(segments.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![2, 10]);
+        assert_eq!(segments[0].path, dir.path().join("00000000000000000002.wal"));
         assert!(segments.iter().all(|s| s.bytes == 8));
-        assert!(
-            create_segment(dir.path(), 2).is_err(),
-            "never overwrites a segment"
-        );
+        assert!(create_segment(dir.path(), 2).is_err(), "never overwrites a segment");
     }
 }

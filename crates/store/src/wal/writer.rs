@@ -44,31 +44,14 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// Starts the writer. Its first segment, `first_seq`, is created with the first write, so an idle
-    /// restart leaves no empty segment behind.
-    pub fn start(
-        dir: PathBuf,
-        first_seq: u64,
-        segment_bytes: u64,
-        metrics: WalMetrics,
-    ) -> io::Result<Self> {
+    /// Starts the writer. Segments are created by the write that needs them, starting at `first_seq`, so an
+    /// idle restart leaves no empty segment behind.
+    pub fn start(dir: PathBuf, first_seq: u64, segment_bytes: u64, metrics: WalMetrics) -> io::Result<Self> {
         let (tx, rx) = channel();
-        let writer = Writer {
-            dir,
-            next_seq: first_seq,
-            file: None,
-            offset: 0,
-            segment_bytes,
-            buf: Vec::new(),
-            metrics,
-        };
-        let thread = std::thread::Builder::new()
-            .name("clew-wal-writer".into())
-            .spawn(move || writer.run(rx))?;
-        Ok(Self {
-            tx,
-            thread: Mutex::new(Some(thread)),
-        })
+        let writer =
+            Writer { dir, next_seq: first_seq, file: None, offset: 0, segment_bytes, buf: Vec::new(), metrics };
+        let thread = std::thread::Builder::new().name("clew-wal-writer".into()).spawn(move || writer.run(rx))?;
+        Ok(Self { tx, thread: Mutex::new(Some(thread)) })
     }
 
     /// Queues a record; the returned receiver resolves once it is synced (or failed). `None` once the
@@ -93,7 +76,7 @@ impl Wal {
 struct Writer {
     dir: PathBuf,
     next_seq: u64,
-    /// `None` until the first write, and after an error: the next write starts a new segment.
+    /// `None` before the first write, after a full segment and after an error: the next write starts a new segment.
     file: Option<File>,
     /// Size of the current segment.
     offset: u64,
@@ -132,12 +115,10 @@ impl Writer {
             // A waiter that went away (its request was cancelled) is no reason to stop.
             let _ = write.done.send(result.clone());
         }
-        // Roll now rather than on the next write, while the next group gathers anyway.
-        if self.file.is_some() && self.offset >= self.segment_bytes {
+        // A full segment is closed now and the next one created with the next write: segments are never
+        // left empty, so the newest one always ends with the latest records.
+        if self.offset >= self.segment_bytes {
             self.file = None;
-            if let Err(e) = self.open_next() {
-                tracing::error!(error = %e, dir = %self.dir.display(), "could not start a new WAL segment; retrying on the next write");
-            }
         }
     }
 
@@ -162,9 +143,7 @@ impl Writer {
             self.file = None;
             return Err(e);
         }
-        self.metrics
-            .sync_duration
-            .observe(start.elapsed().as_secs_f64());
+        self.metrics.sync_duration.observe(start.elapsed().as_secs_f64());
         self.metrics.syncs.inc();
         self.metrics.records.inc_by(group.len() as u64);
         self.metrics.bytes.inc_by(self.buf.len() as i64);

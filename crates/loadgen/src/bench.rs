@@ -1,0 +1,420 @@
+//! End-to-end benchmark scenarios. Each starts a fresh server as a child process (the `clew` binary it is given),
+//! drives it through real sockets and measures it from the outside: throughput from the load generator, CPU and
+//! peak memory from `/proc`, bytes on disk from the data directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::{LoadConfig, LoadReport, Profile, Protocol, run};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Load(#[from] crate::LoadError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A server started for a scenario; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub otlp_grpc: String,
+    pub otlp_http: String,
+    pub query: String,
+    pub telemetry: String,
+    pub data_dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `clew serve` (or `clew sink` when `sink`) on free loopback ports and waits until it is ready.
+    pub fn start(clew: &Path, data_dir: &Path, sink: bool, extra_args: &[String]) -> Result<Self, BenchError> {
+        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<Result<_, _>>()?;
+        std::fs::create_dir_all(data_dir)?;
+        let mut command = Command::new(clew);
+        if sink {
+            command.args(["sink", "--otlp-grpc-port", &ports[0].to_string()]);
+            command.args(["--otlp-http-port", &ports[1].to_string(), "--telemetry-port", &ports[4].to_string()]);
+        } else {
+            command.arg("serve").arg("--data-dir").arg(data_dir);
+            for (flag, port) in
+                ["--otlp-grpc-port", "--otlp-http-port", "--zipkin-port", "--query-port", "--telemetry-port"]
+                    .iter()
+                    .zip(&ports)
+            {
+                command.args([flag.to_string(), port.to_string()]);
+            }
+        }
+        command.args(extra_args);
+        let log = std::fs::File::create(data_dir.join("server.log"))?;
+        let child = command.stdout(Stdio::null()).stderr(log).spawn()?;
+        let server = Self {
+            child,
+            otlp_grpc: format!("http://127.0.0.1:{}", ports[0]),
+            otlp_http: format!("http://127.0.0.1:{}", ports[1]),
+            query: format!("http://127.0.0.1:{}", ports[3]),
+            telemetry: format!("http://127.0.0.1:{}", ports[4]),
+            data_dir: data_dir.to_path_buf(),
+        };
+        server.wait_ready(Duration::from_secs(30))?;
+        Ok(server)
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> Result<(), BenchError> {
+        let deadline = Instant::now() + timeout;
+        let url = format!("{}/ready", self.telemetry);
+        while Instant::now() < deadline {
+            if blocking_get(&url).is_ok_and(|(status, _)| status == 200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(BenchError::Setup(format!(
+            "server not ready after {timeout:?}; see {}/server.log",
+            self.data_dir.display()
+        )))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU seconds the server has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        proc_cpu_seconds(self.pid()).unwrap_or(f64::NAN)
+    }
+
+    /// Peak resident memory in bytes (`VmHWM`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:").unwrap_or(0) * 1024
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A tiny blocking GET for readiness polling and metrics (no async runtime needed).
+pub fn blocking_get(url: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status line")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times; 100 on Linux for every common architecture.
+const CLOCK_TICKS: f64 = 100.0;
+
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLOCK_TICKS)
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Settings shared by the scenarios.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub clew: PathBuf,
+    pub work_dir: PathBuf,
+    pub spans: u64,
+    pub profile: Profile,
+    pub protocol: Protocol,
+    pub concurrency: usize,
+    pub batch_spans: usize,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestResult {
+    pub spans_per_sec: f64,
+    pub acknowledged_spans: u64,
+    pub failed_spans: u64,
+    pub server_cpu_seconds: f64,
+    pub server_cpu_us_per_span: f64,
+    pub peak_rss_bytes: u64,
+    pub disk_bytes: u64,
+    pub disk_bytes_per_span: f64,
+    pub sink_spans_per_sec: f64,
+    pub sink_cpu_us_per_span: f64,
+    pub ceiling_ratio: f64,
+    pub load: LoadReport,
+    pub sink_load: LoadReport,
+}
+
+fn load_config(config: &BenchConfig, endpoint: &str) -> LoadConfig {
+    let per_trace = match config.profile {
+        Profile::JaegerCh => 10,
+        Profile::Microservices => 20,
+        Profile::Large => 30_000,
+    };
+    LoadConfig {
+        endpoint: endpoint.to_string(),
+        protocol: config.protocol,
+        profile: config.profile,
+        seed: config.seed,
+        traces: Some((config.spans / per_trace).max(1)),
+        duration: None,
+        rate: None,
+        concurrency: config.concurrency,
+        batch_spans: config.batch_spans,
+        spread_days: 10.0,
+        tenant: None,
+        ids_out: None,
+        progress: config.progress,
+    }
+}
+
+/// `ingest`: durable ingest into a fresh `clew serve`, then the same load against the decode-only sink.
+pub async fn ingest(config: &BenchConfig) -> Result<IngestResult, BenchError> {
+    let data_dir = config.work_dir.join("ingest-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let (load, cpu, rss, disk) = {
+        let server = ServerProcess::start(&config.clew, &data_dir, false, &[])?;
+        let endpoint = endpoint(&server, config.protocol);
+        let cpu_before = server.cpu_seconds();
+        let load = run(load_config(config, &endpoint)).await?;
+        let cpu = server.cpu_seconds() - cpu_before;
+        (load, cpu, server.peak_rss_bytes(), dir_bytes(&data_dir.join("wal")))
+    };
+    let sink_dir = config.work_dir.join("sink-data");
+    let (sink_load, sink_cpu) = {
+        let sink = ServerProcess::start(&config.clew, &sink_dir, true, &[])?;
+        let endpoint = endpoint(&sink, config.protocol);
+        let cpu_before = sink.cpu_seconds();
+        let load = run(load_config(config, &endpoint)).await?;
+        (load.clone(), sink.cpu_seconds() - cpu_before)
+    };
+    let acknowledged = load.acknowledged_spans.max(1) as f64;
+    Ok(IngestResult {
+        spans_per_sec: load.spans_per_sec,
+        acknowledged_spans: load.acknowledged_spans,
+        failed_spans: load.failed_spans,
+        server_cpu_seconds: cpu,
+        server_cpu_us_per_span: cpu * 1e6 / acknowledged,
+        peak_rss_bytes: rss,
+        disk_bytes: disk,
+        disk_bytes_per_span: disk as f64 / acknowledged,
+        sink_spans_per_sec: sink_load.spans_per_sec,
+        sink_cpu_us_per_span: sink_cpu * 1e6 / sink_load.acknowledged_spans.max(1) as f64,
+        ceiling_ratio: load.spans_per_sec / sink_load.spans_per_sec.max(1e-9),
+        load,
+        sink_load,
+    })
+}
+
+fn endpoint(server: &ServerProcess, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Grpc => server.otlp_grpc.clone(),
+        Protocol::HttpProtobuf | Protocol::HttpJson => server.otlp_http.clone(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Timing {
+    pub name: String,
+    pub supported: bool,
+    pub runs: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub note: String,
+}
+
+impl Timing {
+    fn unsupported(name: &str, why: &str) -> Self {
+        Self { name: name.into(), supported: false, runs: 0, p50_ms: f64::NAN, p99_ms: f64::NAN, note: why.into() }
+    }
+
+    fn measured(name: &str, mut samples_ms: Vec<f64>, note: &str) -> Self {
+        samples_ms.sort_by(f64::total_cmp);
+        let pick = |q: f64| samples_ms[((samples_ms.len() - 1) as f64 * q).round() as usize];
+        Self {
+            name: name.into(),
+            supported: true,
+            runs: samples_ms.len(),
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
+            note: note.into(),
+        }
+    }
+}
+
+const NO_SEARCH: &str = "not supported yet: search arrives with the blocks-and-search issue";
+
+/// `query`: loads `jaeger-ch` data, then times each query at least `runs` times.
+pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, BenchError> {
+    let data_dir = config.work_dir.join("query-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let server = ServerProcess::start(&config.clew, &data_dir, false, &[])?;
+    let ids_path = config.work_dir.join("query-ids.txt");
+    let mut load = load_config(config, &server.otlp_grpc);
+    load.protocol = Protocol::Grpc;
+    load.ids_out = Some(ids_path.clone());
+    let report = run(load).await?;
+    if report.acknowledged_spans == 0 {
+        return Err(BenchError::Setup(format!("loading failed: {}", report.summary())));
+    }
+    let ids: Vec<String> = std::fs::read_to_string(&ids_path)?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs.max(1) {
+        let id = &ids[(i * 7919) % ids.len()];
+        let started = Instant::now();
+        let response = client
+            .get(format!("{}/api/v1/traces/{id}", server.query))
+            .send()
+            .await
+            .map_err(|e| BenchError::Setup(format!("trace by id: {e}")))?;
+        let ok = response.status().is_success();
+        let _ = response.bytes().await;
+        if !ok {
+            return Err(BenchError::Setup(format!("trace {id} was acknowledged but is not found")));
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(vec![
+        Timing::unsupported("list services", NO_SEARCH),
+        Timing::unsupported("list operations", NO_SEARCH),
+        Timing::measured("trace by id", samples, "from the head"),
+        Timing::unsupported("trace by id + time range", NO_SEARCH),
+        Timing::unsupported("search by service", NO_SEARCH),
+        Timing::unsupported("search by operation", NO_SEARCH),
+        Timing::unsupported("search by duration", NO_SEARCH),
+        Timing::unsupported("search by time range", NO_SEARCH),
+        Timing::unsupported("search by one attribute", NO_SEARCH),
+        Timing::unsupported("search by all filters", NO_SEARCH),
+    ])
+}
+
+/// `freshness`: time from an acknowledged export to the trace being returned.
+pub async fn freshness(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, BenchError> {
+    let data_dir = config.work_dir.join("freshness-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let server = ServerProcess::start(&config.clew, &data_dir, false, &[])?;
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs.max(1) {
+        let ids_path = config.work_dir.join("freshness-id.txt");
+        let mut load = load_config(config, &server.otlp_grpc);
+        load.protocol = Protocol::Grpc;
+        load.profile = Profile::JaegerCh;
+        load.traces = Some(1);
+        load.concurrency = 1;
+        load.seed = config.seed + i as u64;
+        load.progress = false;
+        load.ids_out = Some(ids_path.clone());
+        run(load).await?;
+        let acknowledged = Instant::now();
+        let id = std::fs::read_to_string(&ids_path)?.split_whitespace().next().unwrap_or_default().to_string();
+        let deadline = acknowledged + Duration::from_secs(30);
+        loop {
+            let found = client
+                .get(format!("{}/api/v1/traces/{id}", server.query))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if found {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Setup(format!("trace {id} not readable 30 s after acknowledgement")));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(acknowledged.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(vec![
+        Timing::measured(
+            "acknowledged → trace by id",
+            samples,
+            "includes writing the ids file and one HTTP round trip",
+        ),
+        Timing::unsupported("acknowledged → search", NO_SEARCH),
+    ])
+}
+
+pub fn timings_markdown(title: &str, timings: &[Timing]) -> String {
+    let mut out = format!("### {title}\n\n| query | p50 ms | p99 ms | runs | note |\n|---|---|---|---|---|\n");
+    for t in timings {
+        if t.supported {
+            out.push_str(&format!("| {} | {:.2} | {:.2} | {} | {} |\n", t.name, t.p50_ms, t.p99_ms, t.runs, t.note));
+        } else {
+            out.push_str(&format!("| {} | – | – | – | {} |\n", t.name, t.note));
+        }
+    }
+    out
+}
+
+pub fn ingest_markdown(config: &BenchConfig, r: &IngestResult) -> String {
+    format!(
+        "### ingest ({profile}, {protocol:?}, {spans} spans, {concurrency} senders × {batch} spans)\n\n\
+         | metric | value |\n|---|---|\n\
+         | durable ingest | {sps:.0} spans/s |\n\
+         | decode-only sink (ceiling) | {sink:.0} spans/s |\n\
+         | ceiling ratio | {ratio:.2} |\n\
+         | server CPU | {cpu:.2} µs/span (= CPU-seconds per million spans) |\n\
+         | sink CPU | {scpu:.2} µs/span |\n\
+         | peak RSS | {rss:.1} MiB |\n\
+         | bytes on disk (write-ahead log) | {disk:.1} bytes/span |\n\
+         | request latency p50 / p99 | {p50:.2} / {p99:.2} ms |\n\
+         | failed spans | {failed} |\n",
+        profile = config.profile,
+        protocol = config.protocol,
+        spans = r.acknowledged_spans,
+        concurrency = config.concurrency,
+        batch = config.batch_spans,
+        sps = r.spans_per_sec,
+        sink = r.sink_spans_per_sec,
+        ratio = r.ceiling_ratio,
+        cpu = r.server_cpu_us_per_span,
+        scpu = r.sink_cpu_us_per_span,
+        rss = r.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        disk = r.disk_bytes_per_span,
+        p50 = r.load.request_latency_ms.p50,
+        p99 = r.load.request_latency_ms.p99,
+        failed = r.failed_spans,
+    )
+}
