@@ -115,6 +115,7 @@ class ClewServer:
         self.ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLEW_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        env["NO_COLOR"] = "1"
         cmd = self.command()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start #{self.starts + 1}: {' '.join(cmd)}\n".encode())

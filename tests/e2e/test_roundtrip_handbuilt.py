@@ -165,26 +165,18 @@ def send(server, req: ExportRequest, variant: str):
 VARIANTS = ["http-protobuf", "http-protobuf-gzip", "http-json", "http-json-gzip", "grpc", "grpc-gzip"]
 
 
-def test_handbuilt_roundtrip_all_transports(server):
-    sent = {}
-    for variant in VARIANTS:
-        tid = rand_trace_id()
-        req = rich_request(tid)
-        resp = send(server, req, variant)
-        assert_full_success(resp, variant)
-        sent[variant] = (tid, req)
-    for variant, (tid, req) in sent.items():
-        r = server.get_trace(tid)
-        assert r.status_code == 200, f"{variant}: GET trace: HTTP {r.status_code}"
-        assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
-        doc = r.json()
-        assert set(doc) <= {"resourceSpans"}, f"{variant}: unexpected top-level keys {set(doc)}"
-        check_json_conventions(doc)
-        got = otlp_json_to_proto(doc)
-        try:
-            assert_same_spans(got, req)
-        except AssertionError as e:
-            raise AssertionError(f"variant {variant}: {e}") from e
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_handbuilt_roundtrip(server, variant):
+    tid = rand_trace_id()
+    req = rich_request(tid)
+    assert_full_success(send(server, req, variant), variant)
+    r = server.get_trace(tid)
+    assert r.status_code == 200, f"GET trace: HTTP {r.status_code}"
+    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    doc = r.json()
+    assert set(doc) <= {"resourceSpans"}, f"unexpected top-level keys {set(doc)}"
+    check_json_conventions(doc)
+    assert_same_spans(otlp_json_to_proto(doc), req)
 
 
 def test_json_encoding_of_read_back(server):
@@ -237,3 +229,57 @@ def test_spans_of_one_trace_across_requests(server):
     assert_same_spans(server.fetch_trace(tid), req)
     # A short (16 hex) lookup of a 128-bit id is a different trace: absent.
     assert server.get_trace(tid.hex()[16:]).status_code == 404
+
+
+def json_single_span(tid: bytes, attributes: list) -> dict:
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": tid.hex(), "spanId": rand_span_id().hex(), "name": "json-values", "kind": 1,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000000000001",
+        "attributes": attributes}]}]}]}
+
+
+def read_back_attributes(server, tid: bytes) -> dict:
+    got = server.fetch_trace(tid)
+    (sp,) = [sp for rs in got.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+    return {kv.key: kv.value for kv in sp.attributes}
+
+
+def test_json_empty_array_and_kvlist(server):
+    """proto3 JSON omits empty repeated fields: {"arrayValue":{}} is an empty array and
+    {"kvlistValue":{}} an empty kvlist (this is how protobuf's own JSON printers write them)."""
+    tid = rand_trace_id()
+    doc = json_single_span(tid, [
+        {"key": "empty.array", "value": {"arrayValue": {}}},
+        {"key": "empty.kvlist", "value": {"kvlistValue": {}}},
+        {"key": "nested", "value": {"arrayValue": {"values": [{"arrayValue": {}}, {"kvlistValue": {}}]}}},
+    ])
+    r = server.post_traces(json.dumps(doc).encode(), "application/json")
+    assert r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}"
+    attrs = read_back_attributes(server, tid)
+    assert attrs["empty.array"].WhichOneof("value") == "array_value" and not attrs["empty.array"].array_value.values
+    assert attrs["empty.kvlist"].WhichOneof("value") == "kvlist_value" and not attrs["empty.kvlist"].kvlist_value.values
+    inner = attrs["nested"].array_value.values
+    assert [v.WhichOneof("value") for v in inner] == ["array_value", "kvlist_value"]
+
+
+DOUBLES = [-1.5e-300, 0.1, 1 / 3, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+           123456789.12345679, 9007199254740993.0, -0.0001, 6.02214076e23, 1e-7, 2.5]
+
+
+def test_json_numbers_parse_exactly(server):
+    """OTLP/JSON doubles must parse to the nearest double (as every conforming JSON parser
+    does), and int64 values given as bare JSON numbers must parse exactly."""
+    tid = rand_trace_id()
+    attributes = [{"key": f"d{i}", "value": {"doubleValue": d}} for i, d in enumerate(DOUBLES)]
+    attributes += [{"key": "i.max", "value": {"intValue": 2**63 - 1}},
+                   {"key": "i.min", "value": {"intValue": -(2**63)}},
+                   {"key": "i.odd", "value": {"intValue": 2**53 + 1}}]
+    r = server.post_traces(json.dumps(json_single_span(tid, attributes)).encode(), "application/json")
+    assert r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}"
+    attrs = read_back_attributes(server, tid)
+    wrong = {f"d{i}": (d, attrs[f"d{i}"].double_value) for i, d in enumerate(DOUBLES)
+             if attrs[f"d{i}"].double_value != d}
+    assert not wrong, f"doubles changed by the JSON receiver (sent, stored): {wrong}"
+    assert attrs["i.max"].int_value == 2**63 - 1
+    assert attrs["i.min"].int_value == -(2**63)
+    assert attrs["i.odd"].int_value == 2**53 + 1
