@@ -110,6 +110,23 @@ class ClewServer:
         return args + self.extra_args
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> "ClewServer":
+        """Spawn and wait until /ready answers 200 (fails the test otherwise)."""
+        for attempt in range(3):
+            log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            t0 = self.spawn()
+            try:
+                self.wait_ready(timeout, t0)
+                return self
+            except ServerStartError:
+                # Another process may have taken one of the free ports between our probe and
+                # the server's bind: retry with new ports, but only for that reason.
+                new_log = self.log_path.read_bytes()[log_size:].decode(errors="replace")
+                if attempt == 2 or "in use" not in new_log.lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    def spawn(self) -> float:
+        """Start the process without waiting for readiness; returns the start instant."""
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self._close_channel()
         self.ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
@@ -129,8 +146,7 @@ class ClewServer:
             log.close()
         self.starts += 1
         self.expected_dead = False
-        self.wait_ready(timeout, t0)
-        return self
+        return t0
 
     def wait_ready(self, timeout: float, t0: float) -> None:
         url = f"{self.telemetry_url}/ready"
@@ -235,7 +251,9 @@ class ClewServer:
         if gzip_body:
             body = gzip.compress(body)
             h["Content-Encoding"] = "gzip"
-        return self._session.request(method, self.traces_url, data=body, headers=h, timeout=timeout)
+        # A new connection per request, so one test's rejected request can't break the next
+        # request through a reused keep-alive connection (test_bad_input tests that separately).
+        return requests.request(method, self.traces_url, data=body, headers=h, timeout=timeout)
 
     def export_http_proto(self, req: ExportRequest, tenant: str | None = None, gzip_body: bool = False) -> ExportResponse:
         r = self.post_traces(req.SerializeToString(), PROTOBUF, tenant=tenant, gzip_body=gzip_body)

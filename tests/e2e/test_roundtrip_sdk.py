@@ -17,7 +17,6 @@ import time
 
 import grpc
 import pytest
-from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
@@ -35,7 +34,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from helpers import Span, all_spans, anyvalue_py, assert_same_spans, attrs_py
+from helpers import Span, all_spans, assert_same_spans, attrs_py
 from sdk_util import SdkPipeline
 
 OTLP_KIND = {

@@ -11,7 +11,6 @@ from helpers import (
     ZipkinAnnotation,
     ZipkinEndpoint,
     ZipkinListOfSpans,
-    ZipkinSpan,
     all_spans,
     attrs_py,
     flatten,

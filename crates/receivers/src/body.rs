@@ -21,6 +21,42 @@ pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Inge
     }
 }
 
+/// A request refused as a whole, and whether its connection must close (part of its body left unread).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub error: IngestError,
+    pub close_connection: bool,
+}
+
+impl From<IngestError> for Refusal {
+    fn from(error: IngestError) -> Self {
+        // A body over the limit was not read to its end.
+        let close_connection = matches!(error, IngestError::TooLarge { .. });
+        Self { error, close_connection }
+    }
+}
+
+/// Refuses a request for what its headers say, after reading its body so the connection stays usable.
+pub(crate) async fn refuse_after_draining(body: Body, error: IngestError) -> Refusal {
+    let drained = drain(body, DRAIN_LIMIT).await;
+    Refusal { error, close_connection: !drained }
+}
+
+/// Reads and drops a body (up to `limit` bytes) so the connection can serve the next request; returns false when
+/// the body was longer, in which case the response must close the connection.
+pub(crate) async fn drain(body: Body, limit: usize) -> bool {
+    http_body_util::Limited::new(body, limit).collect().await.is_ok()
+}
+
+/// Marks a response as the last on its connection: used when part of the request body was left unread, which
+/// would otherwise desynchronise a keep-alive connection.
+pub(crate) fn close_connection(response: &mut axum::response::Response) {
+    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+}
+
+/// Largest body drained before answering a request that is refused for its method or headers.
+pub(crate) const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
 /// The body's content coding from `Content-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {

@@ -13,12 +13,13 @@ pub(crate) fn decode_protobuf(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, I
 }
 
 /// Decodes OTLP/JSON. Besides the spec's integer enums, accepts enum names (`"SPAN_KIND_SERVER"`,
-/// `"STATUS_CODE_ERROR"`) as protobuf's JSON mapping allows; those take a slower path through a JSON tree.
+/// `"STATUS_CODE_ERROR"`) and empty `arrayValue`/`kvlistValue` objects (`{}`), both valid in protobuf's JSON
+/// mapping; requests that use either take a slower path through a JSON tree that is normalised first.
 pub(crate) fn decode_json(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
-    let request: ExportTraceServiceRequest = if has_enum_names(body) {
+    let request: ExportTraceServiceRequest = if needs_normalising(body) {
         let mut tree: serde_json::Value =
             serde_json::from_slice(body).map_err(|err| IngestError::decode("JSON", err))?;
-        replace_enum_names(&mut tree)?;
+        normalise(&mut tree)?;
         serde_json::from_value(tree).map_err(|err| IngestError::decode("JSON", err))?
     } else {
         serde_json::from_slice(body).map_err(|err| IngestError::decode("JSON", err))?
@@ -26,12 +27,13 @@ pub(crate) fn decode_json(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, Inges
     Ok(request.resource_spans)
 }
 
-fn has_enum_names(body: &[u8]) -> bool {
+fn needs_normalising(body: &[u8]) -> bool {
     let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
-    contains(b"\"SPAN_KIND_") || contains(b"\"STATUS_CODE_")
+    contains(b"\"SPAN_KIND_") || contains(b"\"STATUS_CODE_") || contains(b"Value\"")
 }
 
-fn replace_enum_names(tree: &mut serde_json::Value) -> Result<(), IngestError> {
+/// Rewrites enum names as numbers and gives empty array and kvlist values their `values` list.
+fn normalise(tree: &mut serde_json::Value) -> Result<(), IngestError> {
     let spans = tree
         .get_mut("resourceSpans")
         .and_then(|v| v.as_array_mut())
@@ -49,7 +51,25 @@ fn replace_enum_names(tree: &mut serde_json::Value) -> Result<(), IngestError> {
             replace_name(code, status_code_number)?;
         }
     }
+    fill_empty_lists(tree);
     Ok(())
+}
+
+fn fill_empty_lists(node: &mut serde_json::Value) {
+    match node {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if (key == "arrayValue" || key == "kvlistValue")
+                    && let Some(inner) = value.as_object_mut()
+                {
+                    inner.entry("values").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                }
+                fill_empty_lists(value);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fill_empty_lists),
+        _ => {}
+    }
 }
 
 fn replace_name(value: &mut serde_json::Value, lookup: fn(&str) -> Option<i32>) -> Result<(), IngestError> {
@@ -113,6 +133,31 @@ mod tests {
     fn json_rejects_unknown_enum_names() {
         let err = decode("\"SPAN_KIND_NOPE\"", "1").unwrap_err();
         assert!(err.to_string().contains("SPAN_KIND_NOPE"), "{err}");
+    }
+
+    #[test]
+    fn json_accepts_empty_arrays_and_kvlists() {
+        let body = JSON
+            .replace("KIND", "1")
+            .replace("CODE", "0")
+            .replace(r#"{"intValue":"42"}"#, r#"{"arrayValue":{"values":[{"kvlistValue":{}}, {"arrayValue":{}}]}}"#);
+        let span = decode_json(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
+        let value = span.attributes[0].value.clone().unwrap().value.unwrap();
+        let otlp::any_value::Value::ArrayValue(array) = value else { panic!("not an array: {value:?}") };
+        assert_eq!(array.values.len(), 2);
+    }
+
+    #[test]
+    fn json_doubles_parse_exactly() {
+        let body = JSON
+            .replace("KIND", "1")
+            .replace("CODE", "0")
+            .replace(r#"{"intValue":"42"}"#, r#"{"doubleValue":-1.5e-300}"#);
+        let span = decode_json(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
+        assert_eq!(
+            span.attributes[0].value.clone().unwrap().value,
+            Some(otlp::any_value::Value::DoubleValue(-1.5e-300))
+        );
     }
 
     #[test]

@@ -37,9 +37,9 @@ async fn export(State(receivers): State<Arc<Receivers>>, request: Request) -> Re
     let (parts, body) = request.into_parts();
     match handle(&receivers, &parts.headers, body).await {
         Ok(reply) => ok_response(&reply),
-        Err(err) => {
-            receivers.failed(Protocol::OtlpGrpc, &err);
-            error_response(&err)
+        Err(refusal) => {
+            receivers.failed(Protocol::OtlpGrpc, &refusal.error);
+            error_response(&refusal.error)
         }
     }
 }
@@ -48,13 +48,19 @@ async fn handle(
     receivers: &Receivers,
     headers: &HeaderMap,
     body: Body,
-) -> Result<ExportTraceServiceResponse, IngestError> {
+) -> Result<ExportTraceServiceResponse, body::Refusal> {
     let limit = receivers.config.max_request_bytes;
-    let tenant = Tenant::from_header(headers.get("x-scope-orgid").map(|v| v.to_str().unwrap_or("\u{fffd}")))?;
-    let framed = body::read_limited(body, limit.saturating_add(FRAME_HEADER)).await?;
+    let tenant = match Tenant::from_header(headers.get("x-scope-orgid").map(|v| v.to_str().unwrap_or("\u{fffd}"))) {
+        Ok(tenant) => tenant,
+        Err(err) => return Err(body::refuse_after_draining(body, err.into()).await),
+    };
+    let framed = body::read_limited(body, limit.saturating_add(FRAME_HEADER)).await.map_err(|err| match err {
+        IngestError::TooLarge { .. } => IngestError::TooLarge { limit },
+        other => other,
+    })?;
     let message = unframe(framed, headers, limit)?;
     let resource_spans = otlp_codec::decode_protobuf(&message)?;
-    let accepted = receivers.ingest(Protocol::OtlpGrpc, tenant, resource_spans).await?;
+    let accepted = receivers.ingest(Protocol::OtlpGrpc, tenant, resource_spans).await.map_err(IngestError::from)?;
     Ok(otlp_codec::response(&accepted))
 }
 

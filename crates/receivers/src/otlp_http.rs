@@ -37,47 +37,61 @@ pub(crate) fn router(receivers: Arc<Receivers>) -> Router {
 
 async fn export(State(receivers): State<Arc<Receivers>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let encoding = match media_type(&parts.headers) {
-        Ok(encoding) => encoding,
-        Err(err) => {
-            receivers.failed(Protocol::OtlpHttp, &err);
-            return error_response(&err, Encoding::Json);
-        }
+    let encoding = media_type(&parts.headers);
+    let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
+    let result = match encoding.and_then(|encoding| RequestHeaders::read(&parts.headers, encoding)) {
+        Ok(headers) => handle(&receivers, headers, body).await,
+        Err(err) => Err(body::refuse_after_draining(body, err).await),
     };
-    match handle(&receivers, &parts.headers, body, encoding).await {
+    match result {
         Ok(response) => response,
-        Err(err) => {
-            receivers.failed(Protocol::OtlpHttp, &err);
-            error_response(&err, encoding)
+        Err(refusal) => {
+            receivers.failed(Protocol::OtlpHttp, &refusal.error);
+            let mut response = error_response(&refusal.error, reply_encoding);
+            if refusal.close_connection {
+                body::close_connection(&mut response);
+            }
+            response
         }
     }
 }
 
-async fn handle(
-    receivers: &Receivers,
-    headers: &HeaderMap,
-    body: Body,
+/// What the headers say about a request, checked before its body is read.
+struct RequestHeaders {
     encoding: Encoding,
-) -> Result<Response, IngestError> {
+    tenant: Tenant,
+    coding: body::Coding,
+}
+
+impl RequestHeaders {
+    fn read(headers: &HeaderMap, encoding: Encoding) -> Result<Self, IngestError> {
+        Ok(Self {
+            encoding,
+            tenant: Tenant::from_header(header_str(headers, "x-scope-orgid"))?,
+            coding: body::content_coding(headers)?,
+        })
+    }
+}
+
+async fn handle(receivers: &Receivers, headers: RequestHeaders, body: Body) -> Result<Response, body::Refusal> {
     let limit = receivers.config.max_request_bytes;
-    let tenant = Tenant::from_header(header_str(headers, "x-scope-orgid"))?;
-    let coding = body::content_coding(headers)?;
     let raw = body::read_limited(body, limit).await?;
-    let data = body::decode(raw, coding, limit)?;
-    let resource_spans = match encoding {
+    let data = body::decode(raw, headers.coding, limit)?;
+    let resource_spans = match headers.encoding {
         Encoding::Protobuf => otlp_codec::decode_protobuf(&data)?,
         Encoding::Json => otlp_codec::decode_json(&data)?,
     };
-    let accepted = receivers.ingest(Protocol::OtlpHttp, tenant, resource_spans).await?;
+    let accepted =
+        receivers.ingest(Protocol::OtlpHttp, headers.tenant, resource_spans).await.map_err(IngestError::from)?;
     let reply = otlp_codec::response(&accepted);
-    let body = match encoding {
+    let body = match headers.encoding {
         Encoding::Protobuf => reply.encode_to_vec(),
         Encoding::Json => match &reply.partial_success {
             None => b"{}".to_vec(),
             Some(_) => serde_json::to_vec(&reply).unwrap_or_else(|_| b"{}".to_vec()),
         },
     };
-    Ok(([(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
+    Ok(([(header::CONTENT_TYPE, headers.encoding.content_type())], body).into_response())
 }
 
 fn media_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
@@ -110,12 +124,17 @@ fn error_response(err: &IngestError, encoding: Encoding) -> Response {
     response
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(request: Request) -> Response {
+    let drained = body::drain(request.into_body(), body::DRAIN_LIMIT).await;
     let status = RpcStatus::new(12, "method not allowed: use POST /v1/traces");
-    (
+    let mut response = (
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::CONTENT_TYPE, "application/json"), (header::ALLOW, "POST")],
         serde_json::to_vec(&status).unwrap_or_default(),
     )
-        .into_response()
+        .into_response();
+    if !drained {
+        body::close_connection(&mut response);
+    }
+    response
 }

@@ -239,7 +239,7 @@ impl TreeGenerator {
                     put_string_attribute(event, 3, "exception.type", "TimeoutError");
                     put_string_attribute(event, 3, "exception.message", "deadline exceeded after 3 attempts");
                 });
-            } else if node.shape == Shape::Database && node.detail % 7 == 0 {
+            } else if node.shape == Shape::Database && node.detail.is_multiple_of(7) {
                 put_message(span, 11, |event| {
                     put_fixed64(event, 1, node.start + 1_000);
                     put_str(event, 2, "cache miss");
