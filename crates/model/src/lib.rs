@@ -1,12 +1,14 @@
 //! Clew's shared vocabulary.
 //!
 //! Every stage of the write path (receivers → processors → store) speaks in [`SpanBatch`]es and hands them to
-//! the next stage through a [`SpanSink`]; no stage knows who feeds it or whom it feeds. Spans are kept in the
-//! OpenTelemetry protobuf types themselves, so nothing a client sends is lost on the way through.
+//! the next stage through a [`SpanSink`]; no stage knows who feeds it or whom it feeds. A batch is the encoded
+//! OTLP request itself plus an index of its spans ([`wire`]), so nothing a client sends is lost on the way
+//! through and the hot path never decodes spans into structs.
 
 mod ids;
 mod sink;
 mod tenant;
+pub mod wire;
 
 pub use ids::{SpanId, TraceId, TraceIdError};
 pub use sink::{Accepted, SinkError, SpanSink};
@@ -26,25 +28,59 @@ pub mod otlp {
     };
 }
 
-/// A group of spans from one request, for one tenant, in OTLP's resource → scope → span nesting.
+/// The spans of one request for one tenant: an encoded OTLP `ExportTraceServiceRequest` and the index of
+/// where each span, resource and scope is in it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpanBatch {
     pub tenant: Tenant,
-    pub resource_spans: Vec<otlp::ResourceSpans>,
+    request: bytes::Bytes,
+    index: wire::RequestIndex,
 }
 
 impl SpanBatch {
-    pub fn new(tenant: Tenant, resource_spans: Vec<otlp::ResourceSpans>) -> Self {
-        Self { tenant, resource_spans }
+    /// Takes a request as received in protobuf, checking it is well formed.
+    pub fn from_protobuf(tenant: Tenant, request: bytes::Bytes) -> Result<Self, wire::ScanError> {
+        let index = wire::scan(&request)?;
+        Ok(Self { tenant, request, index })
+    }
+
+    /// Encodes decoded spans (from JSON or Zipkin) into a batch.
+    pub fn from_resource_spans(
+        tenant: Tenant,
+        resource_spans: Vec<otlp::ResourceSpans>,
+    ) -> Result<Self, wire::ScanError> {
+        use prost::Message;
+        let request = otlp::ExportTraceServiceRequest { resource_spans }.encode_to_vec();
+        Self::from_protobuf(tenant, request.into())
+    }
+
+    /// The encoded `ExportTraceServiceRequest`.
+    pub fn request(&self) -> &bytes::Bytes {
+        &self.request
+    }
+
+    pub fn index(&self) -> &wire::RequestIndex {
+        &self.index
+    }
+
+    /// Decodes the whole batch into prost structs (slow; for paths that must edit or show spans).
+    pub fn decode(&self) -> Result<Vec<otlp::ResourceSpans>, prost::DecodeError> {
+        use prost::Message;
+        otlp::ExportTraceServiceRequest::decode(&self.request[..]).map(|r| r.resource_spans)
     }
 
     /// Number of spans in the batch.
     pub fn span_count(&self) -> usize {
-        self.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum()
+        self.index.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.span_count() == 0
+        self.index.spans.is_empty()
+    }
+
+    /// Splits the batch into its parts.
+    pub fn into_parts(self) -> (Tenant, bytes::Bytes, wire::RequestIndex) {
+        (self.tenant, self.request, self.index)
     }
 }
 

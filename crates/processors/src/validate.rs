@@ -1,9 +1,13 @@
 //! Span validation: drops spans that are malformed or over the configured limits and reports them as
 //! OTLP partial success, so the valid rest of a request is still kept.
+//!
+//! The common case costs no decoding: the facts the wire scan recorded per span decide. Only a batch with a
+//! bad span is decoded, filtered and encoded again.
 
 use std::sync::Arc;
 
 use clew_model::otlp::{KeyValue, ResourceSpans, Span, any_value};
+use clew_model::wire::SpanFacts;
 use clew_model::{Accepted, SinkError, SpanBatch, SpanSink};
 use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -91,9 +95,11 @@ impl Validator {
 }
 
 impl SpanSink for Validator {
-    fn consume(&self, mut batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>> {
-        let (rejected, problem) = self.filter(&mut batch.resource_spans);
+    fn consume(&self, batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>> {
+        let all_valid = batch.index().spans.iter().all(|facts| facts_are_valid(facts, &self.limits));
+        let filtered = if all_valid { Ok((batch, 0, None)) } else { self.filter_batch(batch) };
         Box::pin(async move {
+            let (batch, rejected, problem) = filtered?;
             let mut accepted = if batch.is_empty() { Accepted::all() } else { self.next.consume(batch).await? };
             if rejected > 0 {
                 accepted.rejected_spans += rejected;
@@ -104,6 +110,32 @@ impl SpanSink for Validator {
             Ok(accepted)
         })
     }
+}
+
+type Filtered = (SpanBatch, u64, Option<String>);
+
+impl Validator {
+    /// The slow path: decode, drop the bad spans, encode what is left.
+    fn filter_batch(&self, batch: SpanBatch) -> Result<Filtered, SinkError> {
+        let mut resource_spans =
+            batch.decode().map_err(|err| SinkError::Invalid(format!("undecodable spans: {err}")))?;
+        let (rejected, problem) = self.filter(&mut resource_spans);
+        let batch = SpanBatch::from_resource_spans(batch.tenant, resource_spans)
+            .map_err(|err| SinkError::Internal(format!("re-encoding the valid spans: {err}")))?;
+        Ok((batch, rejected, problem))
+    }
+}
+
+/// The same rules as [`check_span`], on the facts of the wire scan.
+fn facts_are_valid(facts: &SpanFacts, limits: &Limits) -> bool {
+    facts.trace_id_len == 16
+        && facts.trace_id != [0; 16]
+        && facts.span_id_len == 8
+        && facts.span_id != [0; 8]
+        && (facts.parent_span_id_len == 0 || facts.parent_span_id_len == 8)
+        && facts.end_unix_nano >= facts.start_unix_nano
+        && facts.attribute_count as usize <= limits.max_attributes_per_span
+        && facts.longest_value as usize <= limits.max_attribute_value_bytes
 }
 
 fn check_span(span: &Span, limits: &Limits) -> Result<(), (Reason, String)> {
@@ -236,10 +268,11 @@ mod tests {
     }
 
     fn batch(spans: Vec<Span>) -> SpanBatch {
-        SpanBatch::new(
+        SpanBatch::from_resource_spans(
             Tenant::default_tenant(),
             vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }],
         )
+        .unwrap()
     }
 
     fn run(limits: Limits, spans: Vec<Span>) -> (Accepted, Vec<String>) {
@@ -251,9 +284,9 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .flat_map(|b| b.resource_spans.iter())
-            .flat_map(|rs| rs.scope_spans.iter())
-            .flat_map(|ss| ss.spans.iter().map(|s| s.name.clone()))
+            .flat_map(|b| b.decode().unwrap())
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans.into_iter().map(|s| s.name))
             .collect();
         (accepted, kept)
     }
@@ -298,6 +331,36 @@ mod tests {
         assert_eq!(kept, vec!["fine"]);
         assert_eq!(accepted.rejected_spans, 3);
         assert!(accepted.message.contains("limit of 2"), "{}", accepted.message);
+    }
+
+    #[test]
+    fn valid_batches_pass_through_untouched() {
+        let next = Arc::new(Collect::default());
+        let validator = Validator::new(Limits::default(), next.clone(), &mut Registry::default());
+        let original = batch(vec![span("a", 1, 1), span("b", 1, 2)]);
+        let accepted = futures::executor::block_on(validator.consume(original.clone())).unwrap();
+        assert_eq!(accepted, Accepted::all());
+        assert_eq!(next.0.lock().unwrap()[0], original, "the same bytes go on, not a re-encoding");
+    }
+
+    #[test]
+    fn fact_check_and_span_check_agree() {
+        let limits = Limits { max_attributes_per_span: 1, max_attribute_value_bytes: 3 };
+        let mut cases = vec![span("ok", 1, 1), span("zero-trace", 0, 1), span("zero-span", 1, 0)];
+        let mut parent = span("parent", 1, 2);
+        parent.parent_span_id = vec![1; 4];
+        let mut attrs = span("attrs", 1, 3);
+        attrs.attributes = vec![attr("a", "1"), attr("b", "2")];
+        let mut long = span("long", 1, 4);
+        long.events = vec![clew_model::otlp::span::Event { attributes: vec![attr("a", "1234")], ..Default::default() }];
+        let mut times = span("times", 1, 5);
+        times.start_time_unix_nano = 30;
+        cases.extend([parent, attrs, long, times]);
+        for case in cases {
+            let b = batch(vec![case.clone()]);
+            let facts = &b.index().spans[0];
+            assert_eq!(facts_are_valid(facts, &limits), check_span(&case, &limits).is_ok(), "{}", case.name);
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod zipkin_http;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, otlp};
+use clew_model::{Accepted, SinkError, SpanBatch, SpanSink};
 use prometheus_client::registry::Registry;
 
 pub use error::IngestError;
@@ -67,14 +67,8 @@ impl Receivers {
     }
 
     /// Hands decoded spans to the sink, counting and timing the request.
-    async fn ingest(
-        &self,
-        protocol: Protocol,
-        tenant: Tenant,
-        resource_spans: Vec<otlp::ResourceSpans>,
-    ) -> Result<Accepted, SinkError> {
+    async fn ingest(&self, protocol: Protocol, batch: SpanBatch) -> Result<Accepted, SinkError> {
         let started = Instant::now();
-        let batch = SpanBatch::new(tenant, resource_spans);
         let received = batch.span_count() as u64;
         self.metrics.received(protocol, received);
         let result = self.sink.consume(batch).await;

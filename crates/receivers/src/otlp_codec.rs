@@ -1,21 +1,26 @@
 //! OTLP trace request decoding (protobuf and JSON) and response encoding.
 
+use bytes::Bytes;
 use clew_model::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
-use clew_model::{Accepted, otlp};
-use prost::Message;
+use clew_model::{Accepted, SpanBatch, Tenant, otlp};
 
 use crate::IngestError;
 
-pub(crate) fn decode_protobuf(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
-    ExportTraceServiceRequest::decode(body)
-        .map(|req| req.resource_spans)
-        .map_err(|err| IngestError::decode("protobuf", err))
+/// Takes a protobuf request as it is: the wire scan checks and indexes it without decoding spans.
+pub(crate) fn decode_protobuf(tenant: Tenant, body: Bytes) -> Result<SpanBatch, IngestError> {
+    SpanBatch::from_protobuf(tenant, body).map_err(|err| IngestError::decode("protobuf", err))
+}
+
+/// Decodes OTLP/JSON into a batch (see [`decode_json_spans`]).
+pub(crate) fn decode_json(tenant: Tenant, body: &[u8]) -> Result<SpanBatch, IngestError> {
+    let resource_spans = decode_json_spans(body)?;
+    SpanBatch::from_resource_spans(tenant, resource_spans).map_err(|err| IngestError::decode("JSON", err))
 }
 
 /// Decodes OTLP/JSON. Besides the spec's integer enums, accepts enum names (`"SPAN_KIND_SERVER"`,
 /// `"STATUS_CODE_ERROR"`) and empty `arrayValue`/`kvlistValue` objects (`{}`), both valid in protobuf's JSON
 /// mapping; requests that use either take a slower path through a JSON tree that is normalised first.
-pub(crate) fn decode_json(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
+pub(crate) fn decode_json_spans(body: &[u8]) -> Result<Vec<otlp::ResourceSpans>, IngestError> {
     let request: ExportTraceServiceRequest = if needs_normalising(body) {
         let mut tree: serde_json::Value =
             serde_json::from_slice(body).map_err(|err| IngestError::decode("JSON", err))?;
@@ -110,7 +115,7 @@ mod tests {
 
     fn decode(kind: &str, code: &str) -> Result<otlp::Span, IngestError> {
         let body = JSON.replace("KIND", kind).replace("CODE", code);
-        Ok(decode_json(body.as_bytes())?[0].scope_spans[0].spans[0].clone())
+        Ok(decode_json_spans(body.as_bytes())?[0].scope_spans[0].spans[0].clone())
     }
 
     #[test]
@@ -141,7 +146,7 @@ mod tests {
             .replace("KIND", "1")
             .replace("CODE", "0")
             .replace(r#"{"intValue":"42"}"#, r#"{"arrayValue":{"values":[{"kvlistValue":{}}, {"arrayValue":{}}]}}"#);
-        let span = decode_json(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
+        let span = decode_json_spans(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
         let value = span.attributes[0].value.clone().unwrap().value.unwrap();
         let otlp::any_value::Value::ArrayValue(array) = value else { panic!("not an array: {value:?}") };
         assert_eq!(array.values.len(), 2);
@@ -153,7 +158,7 @@ mod tests {
             .replace("KIND", "1")
             .replace("CODE", "0")
             .replace(r#"{"intValue":"42"}"#, r#"{"doubleValue":-1.5e-300}"#);
-        let span = decode_json(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
+        let span = decode_json_spans(body.as_bytes()).unwrap()[0].scope_spans[0].spans[0].clone();
         assert_eq!(
             span.attributes[0].value.clone().unwrap().value,
             Some(otlp::any_value::Value::DoubleValue(-1.5e-300))
@@ -162,7 +167,9 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error() {
-        assert!(matches!(decode_protobuf(b"\xff\xff\xff\xff"), Err(IngestError::Decode { .. })));
-        assert!(matches!(decode_json(b"{not json"), Err(IngestError::Decode { .. })));
+        let tenant = Tenant::default_tenant();
+        let garbage = Bytes::from_static(b"\xff\xff\xff\xff");
+        assert!(matches!(decode_protobuf(tenant.clone(), garbage), Err(IngestError::Decode { .. })));
+        assert!(matches!(decode_json(tenant, b"{not json"), Err(IngestError::Decode { .. })));
     }
 }

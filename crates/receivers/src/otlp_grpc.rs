@@ -59,8 +59,8 @@ async fn handle(
         other => other,
     })?;
     let message = unframe(framed, headers, limit)?;
-    let resource_spans = otlp_codec::decode_protobuf(&message)?;
-    let accepted = receivers.ingest(Protocol::OtlpGrpc, tenant, resource_spans).await.map_err(IngestError::from)?;
+    let batch = otlp_codec::decode_protobuf(tenant, message)?;
+    let accepted = receivers.ingest(Protocol::OtlpGrpc, batch).await.map_err(IngestError::from)?;
     Ok(otlp_codec::response(&accepted))
 }
 

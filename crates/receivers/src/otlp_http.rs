@@ -77,12 +77,11 @@ async fn handle(receivers: &Receivers, headers: RequestHeaders, body: Body) -> R
     let limit = receivers.config.max_request_bytes;
     let raw = body::read_limited(body, limit).await?;
     let data = body::decode(raw, headers.coding, limit)?;
-    let resource_spans = match headers.encoding {
-        Encoding::Protobuf => otlp_codec::decode_protobuf(&data)?,
-        Encoding::Json => otlp_codec::decode_json(&data)?,
+    let batch = match headers.encoding {
+        Encoding::Protobuf => otlp_codec::decode_protobuf(headers.tenant, data)?,
+        Encoding::Json => otlp_codec::decode_json(headers.tenant, &data)?,
     };
-    let accepted =
-        receivers.ingest(Protocol::OtlpHttp, headers.tenant, resource_spans).await.map_err(IngestError::from)?;
+    let accepted = receivers.ingest(Protocol::OtlpHttp, batch).await.map_err(IngestError::from)?;
     let reply = otlp_codec::response(&accepted);
     let body = match headers.encoding {
         Encoding::Protobuf => reply.encode_to_vec(),

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use clew_model::Tenant;
+use clew_model::{SpanBatch, Tenant};
 use http::{HeaderMap, StatusCode, header};
 
 use crate::{IngestError, Protocol, Receivers, body, zipkin};
@@ -54,8 +54,10 @@ async fn handle(receivers: &Receivers, headers: &HeaderMap, body: Body) -> Resul
         Format::Json => zipkin::decode_json(&data),
     }
     .map_err(|err| IngestError::decode("Zipkin", err))?;
+    let batch =
+        SpanBatch::from_resource_spans(tenant, resource_spans).map_err(|err| IngestError::decode("Zipkin", err))?;
     // Zipkin has no partial success: rejected spans are only counted (clew_spans_rejected_total).
-    receivers.ingest(Protocol::Zipkin, tenant, resource_spans).await.map_err(IngestError::from)?;
+    receivers.ingest(Protocol::Zipkin, batch).await.map_err(IngestError::from)?;
     Ok(())
 }
 

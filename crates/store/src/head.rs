@@ -1,15 +1,21 @@
 //! The head: every span not yet written to a block, in memory, per tenant and trace.
 //!
-//! Each tenant's traces are spread over [`SHARDS`] locks by a byte of the trace id, so concurrent batches
-//! rarely contend, and a batch takes each shard lock once. Spans keep an `Arc` to the resource and scope they
-//! arrived with (one per `ScopeSpans`, not per span), which is how [`Head::trace`] rebuilds OTLP's nesting.
+//! Each acknowledged request stays in memory as the bytes it arrived in (a [`Chunk`], shared by its spans);
+//! a span is a ~24-byte entry pointing into its chunk. That costs a fraction of decoded structs in memory and
+//! nothing at insert time; spans are decoded only when read. Each tenant's traces are spread over [`SHARDS`]
+//! locks by a byte of the trace id, so concurrent batches rarely contend, and a batch takes each shard lock
+//! once.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use clew_model::otlp::{InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span};
-use clew_model::{Tenant, TraceId};
+use clew_model::wire::ScopeGroup;
+use clew_model::{SpanBatch, Tenant, TraceId};
 use parking_lot::RwLock;
+use prost::Message;
 
 use crate::metrics::HeadMetrics;
 
@@ -31,23 +37,27 @@ struct TraceEntry {
     bytes: u64,
 }
 
+/// One request's bytes and the scope groups of its index.
+struct Chunk {
+    request: Bytes,
+    groups: Vec<ScopeGroup>,
+}
+
+impl Chunk {
+    fn slice(&self, range: &Range<u32>) -> &[u8] {
+        self.request.get(range.start as usize..range.end as usize).unwrap_or_default()
+    }
+
+    fn text(&self, range: &Range<u32>) -> String {
+        String::from_utf8_lossy(self.slice(range)).into_owned()
+    }
+}
+
 #[derive(Clone)]
 struct HeadSpan {
-    span: Span,
-    origin: Arc<ScopeOrigin>,
-}
-
-/// The `ScopeSpans` a span arrived in, minus its spans.
-struct ScopeOrigin {
-    resource: Arc<ResourceOrigin>,
-    scope: Option<InstrumentationScope>,
-    schema_url: String,
-}
-
-/// The `ResourceSpans` a span arrived in, minus its scopes.
-struct ResourceOrigin {
-    resource: Option<Resource>,
-    schema_url: String,
+    chunk: Arc<Chunk>,
+    span: Range<u32>,
+    group: u32,
 }
 
 /// Grouping key of a span waiting to be inserted: its shard, trace, and position in the batch (which keeps
@@ -59,35 +69,27 @@ impl Head {
         Self { tenants: RwLock::default(), metrics }
     }
 
-    /// Adds a batch's spans. `approx_bytes` is what the batch costs in memory terms (its encoded size); it is
-    /// spread evenly over the spans. Spans whose trace id is not 16 bytes are skipped.
-    pub fn insert(&self, tenant: &Tenant, resource_spans: Vec<ResourceSpans>, approx_bytes: u64) {
-        let mut spans = Vec::new();
-        let mut keys: Vec<InsertKey> = Vec::new();
-        for rs in resource_spans {
-            let resource = Arc::new(ResourceOrigin { resource: rs.resource, schema_url: rs.schema_url });
-            for ss in rs.scope_spans {
-                let origin = Arc::new(ScopeOrigin {
-                    resource: Arc::clone(&resource),
-                    scope: ss.scope,
-                    schema_url: ss.schema_url,
-                });
-                for span in ss.spans {
-                    let Some(trace_id) = TraceId::from_slice(&span.trace_id) else {
-                        continue;
-                    };
-                    keys.push((shard_of(&trace_id), trace_id, spans.len()));
-                    spans.push(Some(HeadSpan { span, origin: Arc::clone(&origin) }));
-                }
-            }
-        }
-        if spans.is_empty() {
+    /// Adds a batch's spans. Spans whose trace id is not 16 bytes are skipped.
+    pub fn insert(&self, batch: SpanBatch) {
+        let (tenant, request, index) = batch.into_parts();
+        let chunk = Arc::new(Chunk { request, groups: index.groups });
+        let mut keys: Vec<InsertKey> = index
+            .spans
+            .iter()
+            .enumerate()
+            .filter(|(_, facts)| facts.trace_id_len == 16)
+            .map(|(i, facts)| {
+                let trace_id = TraceId(facts.trace_id);
+                (shard_of(&trace_id), trace_id, i)
+            })
+            .collect();
+        if keys.is_empty() {
             return;
         }
-        // Sorting small keys rather than the spans themselves avoids moving ~250-byte structs around.
         keys.sort_unstable();
-        let per_span = approx_bytes / spans.len() as u64 + size_of::<HeadSpan>() as u64;
-        let tenant_head = self.tenant_head(tenant);
+        let count = keys.len() as u64;
+        let per_span = chunk.request.len() as u64 / count + size_of::<HeadSpan>() as u64;
+        let tenant_head = self.tenant_head(&tenant);
 
         let mut new_traces = 0i64;
         for shard_run in keys.chunk_by(|a, b| a.0 == b.0) {
@@ -98,12 +100,15 @@ impl Head {
                     TraceEntry::default()
                 });
                 entry.spans.reserve(trace_run.len());
-                entry.spans.extend(trace_run.iter().filter_map(|&(_, _, i)| spans[i].take()));
+                entry.spans.extend(trace_run.iter().map(|&(_, _, i)| HeadSpan {
+                    chunk: Arc::clone(&chunk),
+                    span: index.spans[i].range.clone(),
+                    group: index.spans[i].group,
+                }));
                 entry.bytes += per_span * trace_run.len() as u64;
             }
         }
 
-        let count = spans.len() as u64;
         self.metrics.spans.inc_by(count as i64);
         self.metrics.traces.inc_by(new_traces);
         self.metrics.bytes.inc_by((per_span * count) as i64);
@@ -152,28 +157,34 @@ fn shard_of(trace_id: &TraceId) -> usize {
     trace_id.0[15] as usize % SHARDS
 }
 
-/// Rebuilds `ResourceSpans`/`ScopeSpans` by the identity of the origins the spans share.
+/// Rebuilds `ResourceSpans`/`ScopeSpans`: spans of one request's resource and scope stay together, as sent.
 fn regroup(spans: Vec<HeadSpan>) -> Vec<ResourceSpans> {
     let mut out: Vec<ResourceSpans> = Vec::new();
-    let mut resources: HashMap<*const ResourceOrigin, usize> = HashMap::new();
-    let mut scopes: HashMap<*const ScopeOrigin, (usize, usize)> = HashMap::new();
-    for HeadSpan { span, origin } in spans {
-        // The `Arc`s live in `spans` until the loop is done, so their addresses cannot be reused meanwhile.
-        let (r, s) = *scopes.entry(Arc::as_ptr(&origin)).or_insert_with(|| {
-            let resource = &origin.resource;
-            let r = *resources.entry(Arc::as_ptr(resource)).or_insert_with(|| {
+    let mut resources: HashMap<(*const Chunk, u32), usize> = HashMap::new();
+    let mut scopes: HashMap<(*const Chunk, u32), (usize, usize)> = HashMap::new();
+    for HeadSpan { chunk, span, group } in &spans {
+        // Everything was checked by the wire scan on the way in; a failure here would be a bug, not bad input.
+        let Ok(span) = Span::decode(chunk.slice(span)) else {
+            tracing::error!("a span in the head failed to decode; skipping it");
+            continue;
+        };
+        let Some(info) = chunk.groups.get(*group as usize) else { continue };
+        // The chunks live in `spans` until the loop is done, so their addresses cannot be reused meanwhile.
+        let chunk_ptr = Arc::as_ptr(chunk);
+        let (r, s) = *scopes.entry((chunk_ptr, *group)).or_insert_with(|| {
+            let r = *resources.entry((chunk_ptr, info.resource_index)).or_insert_with(|| {
                 out.push(ResourceSpans {
-                    resource: resource.resource.clone(),
+                    resource: info.resource.as_ref().and_then(|r| Resource::decode(chunk.slice(r)).ok()),
                     scope_spans: Vec::new(),
-                    schema_url: resource.schema_url.clone(),
+                    schema_url: chunk.text(&info.resource_schema_url),
                 });
                 out.len() - 1
             });
             let scope_spans = &mut out[r].scope_spans;
             scope_spans.push(ScopeSpans {
-                scope: origin.scope.clone(),
+                scope: info.scope.as_ref().and_then(|s| InstrumentationScope::decode(chunk.slice(s)).ok()),
                 spans: Vec::new(),
-                schema_url: origin.schema_url.clone(),
+                schema_url: chunk.text(&info.scope_schema_url),
             });
             (r, scope_spans.len() - 1)
         });
@@ -221,6 +232,10 @@ mod tests {
         Tenant::parse(id).unwrap()
     }
 
+    fn insert(head: &Head, tenant: &Tenant, resource_spans: Vec<ResourceSpans>) {
+        head.insert(SpanBatch::from_resource_spans(tenant.clone(), resource_spans).unwrap());
+    }
+
     #[test]
     fn regroups_spans_into_their_resources_and_scopes() {
         let head = Head::new(HeadMetrics::default());
@@ -247,7 +262,7 @@ mod tests {
                 }],
             },
         ];
-        head.insert(&tenant("t"), batch, 1000);
+        insert(&head, &tenant("t"), batch);
 
         let got = head.trace(&tenant("t"), &TraceId([1; 16]));
         let expected = vec![
@@ -278,7 +293,7 @@ mod tests {
         assert_eq!(head.trace(&tenant("t"), &TraceId([2; 16]))[0].scope_spans[0].spans, vec![span(2, 9, 5)]);
         assert_eq!(head.spans(), 6);
         assert_eq!(head.traces(), 2);
-        assert!(head.bytes() >= 1000);
+        assert!(head.bytes() >= 6 * size_of::<HeadSpan>() as u64);
     }
 
     #[test]
@@ -295,8 +310,8 @@ mod tests {
                 ..Default::default()
             }]
         };
-        head.insert(&tenant("t"), batch(1), 10);
-        head.insert(&tenant("t"), batch(2), 10);
+        insert(&head, &tenant("t"), batch(1));
+        insert(&head, &tenant("t"), batch(2));
         let got = head.trace(&tenant("t"), &TraceId([7; 16]));
         assert_eq!(got.len(), 2, "each request's resource stays its own group");
         assert_eq!(got[0].scope_spans[0].spans, vec![span(7, 1, 1)]);
@@ -313,9 +328,9 @@ mod tests {
                 ..Default::default()
             }]
         };
-        head.insert(&tenant("a"), one(span(1, 1, 1)), 10);
-        head.insert(&tenant("b"), one(span(1, 2, 2)), 10);
-        head.insert(&tenant("b"), one(Span { trace_id: vec![1; 3], ..span(1, 3, 3) }), 10);
+        insert(&head, &tenant("a"), one(span(1, 1, 1)));
+        insert(&head, &tenant("b"), one(span(1, 2, 2)));
+        insert(&head, &tenant("b"), one(Span { trace_id: vec![1; 3], ..span(1, 3, 3) }));
 
         let a = head.trace(&tenant("a"), &TraceId([1; 16]));
         let b = head.trace(&tenant("b"), &TraceId([1; 16]));

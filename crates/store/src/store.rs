@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clew_model::otlp::ResourceSpans;
 use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceId, otlp};
 use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
@@ -131,8 +130,7 @@ impl Store {
                 self.config.head_max_bytes
             )));
         }
-        let SpanBatch { tenant, resource_spans } = batch;
-        let record = Record::encode(&tenant, &resource_spans).map_err(SinkError::Invalid)?;
+        let record = Record::encode(&batch.tenant, batch.request()).map_err(SinkError::Invalid)?;
 
         // A record bigger than the whole budget still goes through, alone.
         let permits = (record.len() as u64).div_ceil(PERMIT_BYTES).min(self.inflight_permits as u64) as u32;
@@ -145,9 +143,8 @@ impl Store {
             ),
         })?;
 
-        let approx_bytes = record.payload_len() as u64;
         let ack = self.wal.submit(record).ok_or_else(|| SinkError::Internal("the store is shut down".into()))?;
-        let inflight = InFlight { head: Arc::clone(&self.head), tenant, resource_spans, approx_bytes, permit };
+        let inflight = InFlight { head: Arc::clone(&self.head), batch, permit };
         Waiting { ack, inflight: Some(inflight) }.wait().await?;
         Ok(Accepted::all())
     }
@@ -172,20 +169,18 @@ impl Drop for Store {
 /// A batch handed to the WAL writer, to be put in the head once it is synced.
 struct InFlight {
     head: Arc<Head>,
-    tenant: Tenant,
-    resource_spans: Vec<ResourceSpans>,
-    approx_bytes: u64,
+    batch: SpanBatch,
     permit: OwnedSemaphorePermit,
 }
 
 impl InFlight {
     fn settle(self, synced: Result<Result<(), WalError>, impl Sized>) -> Result<(), SinkError> {
-        let InFlight { head, tenant, resource_spans, approx_bytes, permit } = self;
+        let InFlight { head, batch, permit } = self;
         // Synced or failed, the bytes no longer wait for the writer.
         drop(permit);
         match synced {
             Ok(Ok(())) => {
-                head.insert(&tenant, resource_spans, approx_bytes);
+                head.insert(batch);
                 Ok(())
             }
             Ok(Err(e)) => Err(SinkError::Internal(format!("write-ahead log: {e}"))),
@@ -229,14 +224,15 @@ impl Drop for Waiting {
 
 #[cfg(test)]
 mod tests {
-    use clew_model::otlp::{ScopeSpans, Span};
+    use clew_model::otlp::{ResourceSpans, ScopeSpans, Span};
 
     use super::*;
 
     fn batch(n: u8) -> SpanBatch {
         let span = Span { trace_id: vec![n; 16], span_id: vec![1; 8], name: "x".repeat(2000), ..Default::default() };
         let scope_spans = vec![ScopeSpans { spans: vec![span], ..Default::default() }];
-        SpanBatch::new(Tenant::default(), vec![ResourceSpans { scope_spans, ..Default::default() }])
+        SpanBatch::from_resource_spans(Tenant::default(), vec![ResourceSpans { scope_spans, ..Default::default() }])
+            .unwrap()
     }
 
     #[tokio::test]

@@ -34,6 +34,15 @@ fn trace_id(n: u32) -> TraceId {
 
 /// One request: two resources, the first with two scopes, three spans of trace `n` in all.
 fn batch(tenant_id: &str, n: u32) -> SpanBatch {
+    batch_of(tenant_id, spans_of(n))
+}
+
+fn batch_of(tenant_id: &str, resource_spans: Vec<ResourceSpans>) -> SpanBatch {
+    SpanBatch::from_resource_spans(tenant(tenant_id), resource_spans).unwrap()
+}
+
+/// The resources, scopes and spans of [`batch`].
+fn spans_of(n: u32) -> Vec<ResourceSpans> {
     let span = |i: u8| Span {
         trace_id: trace_id(n).0.to_vec(),
         span_id: vec![i; 8],
@@ -59,30 +68,27 @@ fn batch(tenant_id: &str, n: u32) -> SpanBatch {
     };
     let scope =
         |name: &str| Some(InstrumentationScope { name: name.into(), version: "2".into(), ..Default::default() });
-    SpanBatch::new(
-        tenant(tenant_id),
-        vec![
-            ResourceSpans {
-                resource: resource("frontend"),
-                schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
-                scope_spans: vec![
-                    ScopeSpans { scope: scope("http"), schema_url: "s1".into(), spans: vec![span(1)] },
-                    ScopeSpans { scope: scope("grpc"), schema_url: String::new(), spans: vec![span(2)] },
-                ],
-            },
-            ResourceSpans {
-                resource: resource("backend"),
-                schema_url: String::new(),
-                scope_spans: vec![ScopeSpans { scope: None, schema_url: String::new(), spans: vec![span(3)] }],
-            },
-        ],
-    )
+    vec![
+        ResourceSpans {
+            resource: resource("frontend"),
+            schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+            scope_spans: vec![
+                ScopeSpans { scope: scope("http"), schema_url: "s1".into(), spans: vec![span(1)] },
+                ScopeSpans { scope: scope("grpc"), schema_url: String::new(), spans: vec![span(2)] },
+            ],
+        },
+        ResourceSpans {
+            resource: resource("backend"),
+            schema_url: String::new(),
+            scope_spans: vec![ScopeSpans { scope: None, schema_url: String::new(), spans: vec![span(3)] }],
+        },
+    ]
 }
 
 /// Asserts the head returns trace `n` exactly as `batch` sent it.
 fn assert_has(store: &Store, tenant_id: &str, n: u32) {
     let got = store.trace(&tenant(tenant_id), &trace_id(n));
-    assert_eq!(got, batch(tenant_id, n).resource_spans, "trace {n} of {tenant_id}");
+    assert_eq!(got, spans_of(n), "trace {n} of {tenant_id}");
 }
 
 fn assert_lacks(store: &Store, tenant_id: &str, n: u32) {
@@ -249,12 +255,12 @@ async fn an_empty_or_garbage_wal_directory_opens() {
 async fn same_trace_id_under_two_tenants_stays_apart() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(config(dir.path()));
-    let mut other = batch("b", 1);
-    other.resource_spans.truncate(1);
+    let mut other = spans_of(1);
+    other.truncate(1);
     store.consume(batch("a", 1)).await.unwrap();
-    store.consume(other.clone()).await.unwrap();
+    store.consume(batch_of("b", other.clone())).await.unwrap();
     assert_has(&store, "a", 1);
-    assert_eq!(store.trace(&tenant("b"), &trace_id(1)), other.resource_spans);
+    assert_eq!(store.trace(&tenant("b"), &trace_id(1)), other);
     assert_eq!(store.stats().head_traces, 2);
 }
 
@@ -272,7 +278,7 @@ async fn a_full_head_refuses_batches() {
 async fn empty_batches_are_accepted_without_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(config(dir.path()));
-    let empty = SpanBatch::new(tenant("t"), vec![ResourceSpans::default()]);
+    let empty = batch_of("t", vec![ResourceSpans::default()]);
     assert_eq!(store.consume(empty).await.unwrap(), Accepted::all());
     assert_eq!(store.stats().wal_records, 0);
 }
@@ -281,9 +287,9 @@ async fn empty_batches_are_accepted_without_a_write() {
 async fn spans_with_bad_trace_ids_are_logged_but_not_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(config(dir.path()));
-    let mut b = batch("t", 3);
-    b.resource_spans[1].scope_spans[0].spans[0].trace_id = vec![1, 2, 3];
-    store.consume(b).await.unwrap();
+    let mut spans = spans_of(3);
+    spans[1].scope_spans[0].spans[0].trace_id = vec![1, 2, 3];
+    store.consume(batch_of("t", spans)).await.unwrap();
     assert_eq!(store.stats().head_spans, 2);
     assert_eq!(store.trace(&tenant("t"), &trace_id(3)).len(), 1);
 }

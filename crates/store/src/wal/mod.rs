@@ -8,9 +8,8 @@ mod replay;
 mod segment;
 mod writer;
 
-use clew_model::Tenant;
-use clew_model::otlp::{ExportTraceServiceRequest, ResourceSpans};
-use prost::Message;
+use bytes::Bytes;
+use clew_model::{SpanBatch, Tenant};
 
 pub(crate) use replay::replay;
 pub(crate) use segment::sync_dir;
@@ -29,25 +28,17 @@ const PAYLOAD_VERSION: u8 = 1;
 pub(crate) struct Record(pub Vec<u8>);
 
 impl Record {
-    /// Encodes a batch as one record. Runs on the caller's task, so encoding and checksumming spread over
-    /// all cores instead of piling up on the writer thread.
-    pub fn encode(tenant: &Tenant, resource_spans: &[ResourceSpans]) -> Result<Self, String> {
+    /// Encodes a batch as one record: the request bytes as received, behind the tenant. Runs on the caller's
+    /// task, so copying and checksumming spread over all cores instead of piling up on the writer thread.
+    pub fn encode(tenant: &Tenant, request: &[u8]) -> Result<Self, String> {
         let tenant = tenant.as_str().as_bytes();
         let tenant_len = u16::try_from(tenant.len()).map_err(|_| format!("tenant id of {} bytes", tenant.len()))?;
-        // A guess that avoids most regrowth; the record only lives until the writer has copied it.
-        let spans: usize = resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum();
-        let guess = 256 * (spans + resource_spans.len());
-        let mut buf = Vec::with_capacity(RECORD_HEADER + 3 + tenant.len() + guess);
+        let mut buf = Vec::with_capacity(RECORD_HEADER + 3 + tenant.len() + request.len());
         buf.extend_from_slice(&[0; RECORD_HEADER]);
         buf.push(PAYLOAD_VERSION);
         buf.extend_from_slice(&tenant_len.to_le_bytes());
         buf.extend_from_slice(tenant);
-        // An ExportTraceServiceRequest is only its repeated field 1, so encoding each ResourceSpans as that
-        // field spares a copy of the batch into a request and one extra length pass over every span.
-        for rs in resource_spans {
-            buf.push(RESOURCE_SPANS_KEY);
-            rs.encode_length_delimited(&mut buf).map_err(|e| e.to_string())?;
-        }
+        buf.extend_from_slice(request);
         let payload_len = buf.len() - RECORD_HEADER;
         if payload_len > MAX_PAYLOAD {
             return Err(format!("batch of {payload_len} bytes exceeds the WAL record limit of {MAX_PAYLOAD}"));
@@ -61,17 +52,10 @@ impl Record {
     pub fn len(&self) -> usize {
         self.0.len()
     }
-
-    pub fn payload_len(&self) -> usize {
-        self.0.len() - RECORD_HEADER
-    }
 }
 
-/// Field 1, wire type 2 (length-delimited): `resource_spans` of ExportTraceServiceRequest.
-const RESOURCE_SPANS_KEY: u8 = (1 << 3) | 2;
-
 /// Decodes a record payload (after its header) into the batch it holds.
-pub(crate) fn decode_payload(payload: &[u8]) -> Result<(Tenant, Vec<ResourceSpans>), String> {
+pub(crate) fn decode_payload(payload: &[u8]) -> Result<SpanBatch, String> {
     let (&version, rest) = payload.split_first().ok_or("empty payload")?;
     if version != PAYLOAD_VERSION {
         return Err(format!("unknown payload version {version}"));
@@ -84,13 +68,13 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<(Tenant, Vec<ResourceSpan
     let (tenant, proto) = rest.split_at(len);
     let tenant = std::str::from_utf8(tenant).map_err(|_| "tenant id is not utf-8".to_string())?;
     let tenant = Tenant::parse(tenant).map_err(|e| format!("bad tenant id: {e}"))?;
-    let request = ExportTraceServiceRequest::decode(proto).map_err(|e| format!("protobuf: {e}"))?;
-    Ok((tenant, request.resource_spans))
+    SpanBatch::from_protobuf(tenant, Bytes::copy_from_slice(proto)).map_err(|e| format!("protobuf: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
-    use clew_model::otlp::{ScopeSpans, Span};
+    use clew_model::otlp::{ExportTraceServiceRequest, ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
 
     use super::*;
 
@@ -110,7 +94,8 @@ mod tests {
             schema_url: "s".into(),
             ..Default::default()
         }];
-        let record = Record::encode(&tenant, &rs).unwrap();
+        let request = ExportTraceServiceRequest { resource_spans: rs.clone() }.encode_to_vec();
+        let record = Record::encode(&tenant, &request).unwrap();
         let bytes = &record.0;
         let len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
@@ -119,12 +104,11 @@ mod tests {
         assert_eq!(bytes[8], 1);
         assert_eq!(&bytes[9..11], &6u16.to_le_bytes());
         assert_eq!(&bytes[11..17], b"team-a");
-        let request = ExportTraceServiceRequest { resource_spans: rs.clone() };
-        assert_eq!(&bytes[17..], &request.encode_to_vec()[..], "payload is a plain ExportTraceServiceRequest");
+        assert_eq!(&bytes[17..], &request[..], "payload is the request as received");
 
-        let (t, decoded) = decode_payload(&bytes[8..]).unwrap();
-        assert_eq!(t, tenant);
-        assert_eq!(decoded, rs);
+        let batch = decode_payload(&bytes[8..]).unwrap();
+        assert_eq!(batch.tenant, tenant);
+        assert_eq!(batch.decode().unwrap(), rs);
     }
 
     #[test]

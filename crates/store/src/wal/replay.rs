@@ -97,7 +97,7 @@ fn read_segment(segment: &SegmentInfo, head: &Head, records: &mut u64) -> io::Re
             return damage(offset, "checksum mismatch".into());
         }
         match decode_payload(&payload) {
-            Ok((tenant, resource_spans)) => head.insert(&tenant, resource_spans, payload_len as u64),
+            Ok(batch) => head.insert(batch),
             Err(reason) => return damage(offset, format!("undecodable payload: {reason}")),
         }
         *records += 1;
