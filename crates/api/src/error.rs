@@ -18,6 +18,12 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self { status: StatusCode::NOT_FOUND, message: message.into() }
     }
+
+    /// A failure on our side; the cause is logged and reported.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(%err, "query failed");
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: err.to_string() }
+    }
 }
 
 #[derive(Serialize)]

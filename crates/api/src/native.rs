@@ -29,8 +29,11 @@ async fn trace_by_id(
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&headers)?;
     let id = TraceId::parse_hex(&trace_id).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let trace = query.trace_by_id(&tenant, &id).ok_or_else(|| ApiError::not_found(format!("trace {id} not found")))?;
-    let body = serde_json::to_vec(&trace)
-        .map_err(|err| ApiError { status: axum::http::StatusCode::INTERNAL_SERVER_ERROR, message: err.to_string() })?;
+    let trace = query
+        .trace_by_id(&tenant, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("trace {id} not found")))?;
+    let body = serde_json::to_vec(&trace).map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -59,6 +59,15 @@ pub struct ServeOptions {
     /// Bytes waiting for the log sync before new requests get UNAVAILABLE / 429 [default: 67108864]
     #[arg(long, env = "CLEW_MAX_INFLIGHT_BYTES", value_name = "BYTES")]
     pub max_inflight_bytes: Option<u64>,
+    /// Where blocks are written: a local directory [default: <data-dir>/blocks]
+    #[arg(long, env = "CLEW_STORAGE", value_name = "PATH")]
+    pub storage: Option<PathBuf>,
+    /// Cut the head into a block once it holds this many bytes [default: 134217728]
+    #[arg(long, env = "CLEW_BLOCK_CUT_BYTES", value_name = "BYTES")]
+    pub block_cut_bytes: Option<u64>,
+    /// Cut the head into a block once its oldest span is this old, in seconds [default: 300]
+    #[arg(long, env = "CLEW_BLOCK_MAX_AGE_SECS", value_name = "SECONDS")]
+    pub block_max_age_secs: Option<u64>,
 }
 
 /// Resolved settings for `clew serve`.
@@ -77,6 +86,9 @@ pub struct Settings {
     pub head_max_bytes: u64,
     pub wal_segment_bytes: u64,
     pub max_inflight_bytes: u64,
+    pub storage: Option<PathBuf>,
+    pub block_cut_bytes: u64,
+    pub block_max_age_secs: u64,
 }
 
 impl Default for Settings {
@@ -95,6 +107,9 @@ impl Default for Settings {
             head_max_bytes: 1024 * 1024 * 1024,
             wal_segment_bytes: 64 * 1024 * 1024,
             max_inflight_bytes: 64 * 1024 * 1024,
+            storage: None,
+            block_cut_bytes: 128 * 1024 * 1024,
+            block_max_age_secs: 300,
         }
     }
 }
@@ -113,6 +128,9 @@ impl Settings {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = options.$field { self.$field = v; } )* };
         }
+        if options.storage.is_some() {
+            self.storage = options.storage;
+        }
         take!(
             data_dir,
             listen,
@@ -126,7 +144,9 @@ impl Settings {
             max_attribute_value_bytes,
             head_max_bytes,
             wal_segment_bytes,
-            max_inflight_bytes
+            max_inflight_bytes,
+            block_cut_bytes,
+            block_max_age_secs
         );
         self
     }

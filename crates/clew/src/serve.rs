@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clew_model::SpanSink;
@@ -28,10 +28,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             wal_segment_bytes: settings.wal_segment_bytes,
             head_max_bytes: settings.head_max_bytes,
             max_inflight_bytes: settings.max_inflight_bytes,
+            storage_dir: settings.storage.clone(),
+            block_cut_bytes: settings.block_cut_bytes,
+            block_max_age: Duration::from_secs(settings.block_max_age_secs),
         },
         &mut registry,
     )
     .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
+    let blocks = store.load_blocks().await.context("loading blocks")?;
+    tracing::info!(blocks, "loaded blocks");
     let limits = Limits {
         max_attributes_per_span: settings.max_attributes_per_span,
         max_attribute_value_bytes: settings.max_attribute_value_bytes,
@@ -68,6 +73,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .await
         }));
     }
+    let cutter = tokio::spawn(cut_blocks(store.clone()));
     ready.store(true, Ordering::Release);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -85,8 +91,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tracing::warn!(%err, "server ended with an error");
         }
     }
+    cutter.abort();
     store.shutdown();
     Ok(())
+}
+
+/// Cuts the head into blocks whenever it is past its size or age limit. A failed cut keeps everything in the
+/// head and the log, and is retried.
+async fn cut_blocks(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.cut_if_due().await {
+            tracing::error!(%err, "cutting blocks failed; will retry");
+        }
+    }
 }
 
 async fn shutdown_signal() {

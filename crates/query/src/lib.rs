@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clew_model::otlp::TracesData;
 use clew_model::{Tenant, TraceId};
-use clew_store::Store;
+use clew_store::{Store, StoreError};
 
 /// Query entry point over a store.
 #[derive(Clone)]
@@ -18,9 +18,10 @@ impl Query {
         Self { store }
     }
 
-    /// The whole trace as OTLP `TracesData`, or `None` when no span of it is stored for this tenant.
-    pub fn trace_by_id(&self, tenant: &Tenant, trace_id: &TraceId) -> Option<TracesData> {
-        let resource_spans = self.store.trace(tenant, trace_id);
-        (!resource_spans.is_empty()).then_some(TracesData { resource_spans })
+    /// The whole trace as OTLP `TracesData` (head and blocks merged, duplicates removed), or `None` when no
+    /// span of it is stored for this tenant.
+    pub async fn trace_by_id(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Option<TracesData>, StoreError> {
+        let resource_spans = self.store.trace(tenant, trace_id).await?;
+        Ok((!resource_spans.is_empty()).then_some(TracesData { resource_spans }))
     }
 }

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -13,6 +14,12 @@ pub struct StoreConfig {
     pub head_max_bytes: u64,
     /// Bytes handed to the WAL writer but not yet synced; past it `consume` answers `SinkError::Overloaded`.
     pub max_inflight_bytes: u64,
+    /// Where blocks are written: a local directory (`None`: `data_dir/blocks`).
+    pub storage_dir: Option<PathBuf>,
+    /// The head is cut into blocks once it holds this many bytes...
+    pub block_cut_bytes: u64,
+    /// ...or once its oldest span arrived this long ago.
+    pub block_max_age: Duration,
 }
 
 impl Default for StoreConfig {
@@ -22,6 +29,9 @@ impl Default for StoreConfig {
             wal_segment_bytes: 64 * MIB,
             head_max_bytes: 1024 * MIB,
             max_inflight_bytes: 64 * MIB,
+            storage_dir: None,
+            block_cut_bytes: 128 * MIB,
+            block_max_age: Duration::from_secs(300),
         }
     }
 }

@@ -23,7 +23,44 @@ const SHARDS: usize = 32;
 
 pub(crate) struct Head {
     tenants: RwLock<HashMap<Tenant, Arc<TenantHead>>>,
+    /// Content taken out by [`Head::seal`] and being written to blocks: still read until released.
+    sealed: RwLock<Vec<Arc<Sealed>>>,
     metrics: HeadMetrics,
+}
+
+/// A frozen part of the head, on its way into blocks.
+pub(crate) struct Sealed {
+    tenants: Vec<(Tenant, Vec<HashMap<TraceId, TraceEntry>>)>,
+    spans: u64,
+    traces: u64,
+    bytes: u64,
+}
+
+impl Sealed {
+    pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
+        self.tenants.iter().map(|(tenant, _)| tenant)
+    }
+
+    /// Every span of a tenant, decoded and grouped by the resource and scope it arrived with.
+    pub fn resource_spans(&self, tenant: &Tenant) -> Vec<ResourceSpans> {
+        let spans = self
+            .tenants
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .flat_map(|(_, shards)| shards.iter().flat_map(|shard| shard.values()))
+            .flat_map(|entry| entry.spans.iter().cloned())
+            .collect();
+        regroup(spans)
+    }
+
+    fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<HeadSpan> {
+        self.tenants
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .filter_map(|(_, shards)| shards[shard_of(trace_id)].get(trace_id))
+            .flat_map(|entry| entry.spans.iter().cloned())
+            .collect()
+    }
 }
 
 struct TenantHead {
@@ -66,7 +103,41 @@ type InsertKey = (usize, TraceId, usize);
 
 impl Head {
     pub fn new(metrics: HeadMetrics) -> Self {
-        Self { tenants: RwLock::default(), metrics }
+        Self { tenants: RwLock::default(), sealed: RwLock::default(), metrics }
+    }
+
+    /// Takes everything in the head out to be written to blocks; it stays readable (and counted) until
+    /// [`Head::release`]. `None` when the head is empty.
+    pub fn seal(&self) -> Option<Arc<Sealed>> {
+        let tenants: Vec<(Tenant, Arc<TenantHead>)> =
+            self.tenants.read().iter().map(|(t, h)| (t.clone(), Arc::clone(h))).collect();
+        let mut sealed = Sealed { tenants: Vec::new(), spans: 0, traces: 0, bytes: 0 };
+        for (tenant, head) in tenants {
+            let shards: Vec<HashMap<TraceId, TraceEntry>> =
+                head.shards.iter().map(|shard| std::mem::take(&mut *shard.write())).collect();
+            for entry in shards.iter().flat_map(|shard| shard.values()) {
+                sealed.spans += entry.spans.len() as u64;
+                sealed.traces += 1;
+                sealed.bytes += entry.bytes;
+            }
+            if shards.iter().any(|shard| !shard.is_empty()) {
+                sealed.tenants.push((tenant, shards));
+            }
+        }
+        if sealed.spans == 0 {
+            return None;
+        }
+        let sealed = Arc::new(sealed);
+        self.sealed.write().push(Arc::clone(&sealed));
+        Some(sealed)
+    }
+
+    /// Drops sealed content once it is in durable blocks.
+    pub fn release(&self, sealed: &Arc<Sealed>) {
+        self.sealed.write().retain(|s| !Arc::ptr_eq(s, sealed));
+        self.metrics.spans.dec_by(sealed.spans as i64);
+        self.metrics.traces.dec_by(sealed.traces as i64);
+        self.metrics.bytes.dec_by(sealed.bytes as i64);
     }
 
     /// Adds a batch's spans. Spans whose trace id is not 16 bytes are skipped.
@@ -117,13 +188,15 @@ impl Head {
     /// The trace's spans regrouped into the resources and scopes they arrived with, in arrival order of
     /// those groups; spans inside a scope sorted by (start time, span id). Empty if the head lacks the trace.
     pub fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<ResourceSpans> {
-        let Some(tenant_head) = self.tenants.read().get(tenant).cloned() else {
-            return Vec::new();
-        };
-        let spans = match tenant_head.shards[shard_of(trace_id)].read().get(trace_id) {
-            Some(entry) => entry.spans.clone(),
-            None => return Vec::new(),
-        };
+        let mut spans = Vec::new();
+        if let Some(tenant_head) = self.tenants.read().get(tenant).cloned()
+            && let Some(entry) = tenant_head.shards[shard_of(trace_id)].read().get(trace_id)
+        {
+            spans.extend(entry.spans.iter().cloned());
+        }
+        for sealed in self.sealed.read().iter() {
+            spans.extend(sealed.trace(tenant, trace_id));
+        }
         regroup(spans)
     }
 
@@ -137,6 +210,12 @@ impl Head {
 
     pub fn bytes(&self) -> u64 {
         self.metrics.bytes.get().max(0) as u64
+    }
+
+    /// Bytes of the head not yet sealed for a cut.
+    pub fn live_bytes(&self) -> u64 {
+        let sealed: u64 = self.sealed.read().iter().map(|s| s.bytes).sum();
+        self.bytes().saturating_sub(sealed)
     }
 
     fn tenant_head(&self, tenant: &Tenant) -> Arc<TenantHead> {
@@ -317,6 +396,28 @@ mod tests {
         assert_eq!(got[0].scope_spans[0].spans, vec![span(7, 1, 1)]);
         assert_eq!(got[1].scope_spans[0].spans, vec![span(7, 2, 2)]);
         assert_eq!(head.traces(), 1);
+    }
+
+    #[test]
+    fn sealed_content_stays_readable_until_released() {
+        let head = Head::new(HeadMetrics::default());
+        let one = |s: Span| {
+            vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans: vec![s], ..Default::default() }],
+                ..Default::default()
+            }]
+        };
+        insert(&head, &tenant("a"), one(span(1, 1, 1)));
+        let sealed = head.seal().unwrap();
+        assert!(head.seal().is_none(), "nothing new since");
+        insert(&head, &tenant("a"), one(span(1, 2, 2)));
+        let both = head.trace(&tenant("a"), &TraceId([1; 16]));
+        assert_eq!(both.iter().map(|rs| rs.scope_spans[0].spans.len()).sum::<usize>(), 2);
+        assert_eq!(sealed.resource_spans(&tenant("a"))[0].scope_spans[0].spans, vec![span(1, 1, 1)]);
+        assert_eq!(head.spans(), 2);
+        head.release(&sealed);
+        assert_eq!(head.spans(), 1);
+        assert_eq!(head.trace(&tenant("a"), &TraceId([1; 16]))[0].scope_spans[0].spans, vec![span(1, 2, 2)]);
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Durable span storage: the write-ahead log and the in-memory head, per tenant.
+//! Durable span storage: the write-ahead log, the in-memory head and the columnar blocks, per tenant.
 //!
 //! [`Store`] is the last [`clew_model::SpanSink`] of the write path. `consume` resolves only once a batch is
 //! in the write-ahead log and synced (many concurrent batches share one fsync), and the batch is readable from
 //! the head by then. On open the log is replayed into the head; a torn or corrupt tail is cut, never fatal.
+//! When the head is large or old enough it is cut into blocks (`blocks`), and the log segments it covered go.
 
+pub mod block;
+mod blocks;
 mod config;
 mod head;
 mod metrics;
@@ -12,6 +15,7 @@ mod wal;
 
 use std::io;
 
+pub use blocks::CutReport;
 pub use config::StoreConfig;
 pub use store::{Store, StoreStats};
 pub use wal::{MAGIC as WAL_MAGIC, SegmentInfo, list_segments};
@@ -24,4 +28,7 @@ pub enum StoreError {
     Io(String, #[source] io::Error),
     #[error("invalid store configuration: {0}")]
     Config(String),
+    /// Writing, listing or reading blocks failed.
+    #[error("blocks: {0}")]
+    Block(String),
 }

@@ -4,12 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceId, otlp};
+use clew_model::{Accepted, SinkError, SpanBatch, SpanSink};
 use futures::future::BoxFuture;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 use prometheus_client::registry::Registry;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedSemaphorePermit, RwLock as AsyncRwLock, Semaphore};
 
-use crate::head::Head;
+use crate::blocks::BlockList;
+use crate::head::{Head, Sealed};
 use crate::metrics::Metrics;
 use crate::wal::{self, Record, Wal, WalError};
 use crate::{StoreConfig, StoreError};
@@ -36,12 +39,23 @@ pub struct StoreStats {
 }
 
 pub struct Store {
-    config: StoreConfig,
-    head: Arc<Head>,
-    wal: Wal,
+    pub(crate) config: StoreConfig,
+    pub(crate) head: Arc<Head>,
+    pub(crate) wal: Wal,
     inflight: Arc<Semaphore>,
     inflight_permits: u32,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
+    /// Where blocks are written.
+    pub(crate) objects: Arc<dyn ObjectStore>,
+    pub(crate) blocks: BlockList,
+    /// Held (shared) by each request from its WAL write until its head insert; a cut takes it exclusively to
+    /// seal the head and roll the WAL at one consistent point.
+    pub(crate) gate: Arc<AsyncRwLock<()>>,
+    pub(crate) cut_lock: tokio::sync::Mutex<()>,
+    /// Sealed head content whose blocks could not be written yet, with the WAL segment it reaches.
+    pub(crate) unwritten: parking_lot::Mutex<Vec<(Arc<Sealed>, u64)>>,
+    /// When the oldest span not yet sealed arrived.
+    pub(crate) oldest_insert: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl Store {
@@ -84,6 +98,13 @@ impl Store {
             .map_err(io_err("starting the WAL writer for", &wal_dir))?;
         let inflight_permits =
             (config.max_inflight_bytes / PERMIT_BYTES).min(Semaphore::MAX_PERMITS as u64).min(u32::MAX as u64) as u32;
+        let storage_dir = config.storage_dir.clone().unwrap_or_else(|| config.data_dir.join("blocks"));
+        std::fs::create_dir_all(&storage_dir).map_err(io_err("creating", &storage_dir))?;
+        // Automatic cleanup removes the directories that deleting a block's files leaves empty.
+        let objects = LocalFileSystem::new_with_prefix(&storage_dir)
+            .map_err(|e| StoreError::Block(format!("opening {}: {e}", storage_dir.display())))?
+            .with_automatic_cleanup(true);
+        let oldest_insert = (head.spans() > 0).then(Instant::now);
         Ok(Arc::new(Store {
             config,
             head,
@@ -91,13 +112,13 @@ impl Store {
             inflight: Arc::new(Semaphore::new(inflight_permits as usize)),
             inflight_permits,
             metrics,
+            objects: Arc::new(objects),
+            blocks: BlockList::default(),
+            gate: Arc::new(AsyncRwLock::new(())),
+            cut_lock: tokio::sync::Mutex::new(()),
+            unwritten: parking_lot::Mutex::new(Vec::new()),
+            oldest_insert: parking_lot::Mutex::new(oldest_insert),
         }))
-    }
-
-    /// All spans of a trace held in the head for this tenant, in the resources and scopes they arrived with;
-    /// empty if there are none. Spans inside a scope are sorted by (start time, span id).
-    pub fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<otlp::ResourceSpans> {
-        self.head.trace(tenant, trace_id)
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -143,8 +164,10 @@ impl Store {
             ),
         })?;
 
+        let gate = Arc::clone(&self.gate).read_owned().await;
         let ack = self.wal.submit(record).ok_or_else(|| SinkError::Internal("the store is shut down".into()))?;
-        let inflight = InFlight { head: Arc::clone(&self.head), batch, permit };
+        self.oldest_insert.lock().get_or_insert_with(Instant::now);
+        let inflight = InFlight { head: Arc::clone(&self.head), batch, permit, _gate: gate };
         Waiting { ack, inflight: Some(inflight) }.wait().await?;
         Ok(Accepted::all())
     }
@@ -171,11 +194,13 @@ struct InFlight {
     head: Arc<Head>,
     batch: SpanBatch,
     permit: OwnedSemaphorePermit,
+    /// Released after the head insert, so a cut never seals between a WAL write and its insert.
+    _gate: OwnedRwLockReadGuard<()>,
 }
 
 impl InFlight {
     fn settle(self, synced: Result<Result<(), WalError>, impl Sized>) -> Result<(), SinkError> {
-        let InFlight { head, batch, permit } = self;
+        let InFlight { head, batch, permit, _gate } = self;
         // Synced or failed, the bytes no longer wait for the writer.
         drop(permit);
         match synced {
@@ -225,6 +250,7 @@ impl Drop for Waiting {
 #[cfg(test)]
 mod tests {
     use clew_model::otlp::{ResourceSpans, ScopeSpans, Span};
+    use clew_model::{Tenant, TraceId};
 
     use super::*;
 
@@ -251,12 +277,12 @@ mod tests {
             }
             other => panic!("expected overload, got {other:?}"),
         }
-        assert!(store.trace(&Tenant::default(), &TraceId([1; 16])).is_empty());
+        assert!(store.trace(&Tenant::default(), &TraceId([1; 16])).await.unwrap().is_empty());
 
         drop(backlog);
         store.consume(batch(1)).await.unwrap();
         assert_eq!(store.inflight.available_permits(), 4, "permits come back once synced");
-        assert_eq!(store.trace(&Tenant::default(), &TraceId([1; 16])).len(), 1);
+        assert_eq!(store.trace(&Tenant::default(), &TraceId([1; 16])).await.unwrap().len(), 1);
     }
 
     #[test]

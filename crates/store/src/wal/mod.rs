@@ -12,8 +12,8 @@ use bytes::Bytes;
 use clew_model::{SpanBatch, Tenant};
 
 pub(crate) use replay::replay;
-pub(crate) use segment::sync_dir;
 pub use segment::{SegmentInfo, list_segments};
+pub(crate) use segment::{remove_through, sync_dir};
 pub(crate) use writer::{Ack, Wal, WalError};
 
 /// First bytes of every segment.

@@ -56,6 +56,21 @@ pub(crate) fn create_segment(dir: &Path, seq: u64) -> io::Result<File> {
 }
 
 /// Makes the directory's entries (created, removed or renamed files) durable.
+/// Deletes every segment numbered at most `seq` (their spans are in durable blocks), then syncs the directory.
+/// Returns how many segments and bytes were removed.
+pub(crate) fn remove_through(dir: &Path, seq: u64) -> io::Result<(u64, u64)> {
+    let (mut segments, mut bytes) = (0, 0);
+    for segment in list_segments(dir)?.into_iter().filter(|s| s.seq <= seq) {
+        std::fs::remove_file(&segment.path)?;
+        segments += 1;
+        bytes += segment.bytes;
+    }
+    if segments > 0 {
+        sync_dir(dir)?;
+    }
+    Ok((segments, bytes))
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;

@@ -29,6 +29,8 @@ const KEEP_BUF_BYTES: usize = 8 * 1024 * 1024;
 
 enum Msg {
     Write(Pending),
+    /// Close the current segment; answers the highest sequence number used so far.
+    Roll(oneshot::Sender<u64>),
     Shutdown,
 }
 
@@ -60,6 +62,14 @@ impl Wal {
         let (done, ack) = oneshot::channel();
         self.tx.send(Msg::Write(Pending { record, done })).ok()?;
         Some(ack)
+    }
+
+    /// Seals the current segment: records queued before this call end up in segments numbered at most the
+    /// returned sequence, records queued after it in later ones. `None` once the writer has stopped.
+    pub async fn roll(&self) -> Option<u64> {
+        let (done, sealed) = oneshot::channel();
+        self.tx.send(Msg::Roll(done)).ok()?;
+        sealed.await.ok()
     }
 
     /// Commits what is queued, then stops the writer and waits for it (at most one group commit).
@@ -94,6 +104,14 @@ impl Writer {
             for msg in std::iter::once(first).chain(rx.try_iter()) {
                 match msg {
                     Msg::Write(write) => group.push(write),
+                    Msg::Roll(done) => {
+                        // What came before the roll belongs to the sealed segment.
+                        if !group.is_empty() {
+                            self.commit(&mut group);
+                        }
+                        self.file = None;
+                        let _ = done.send(self.next_seq - 1);
+                    }
                     Msg::Shutdown => stop = true,
                 }
             }

@@ -1,0 +1,319 @@
+//! The generic attribute layout: `List<Struct{key, type, str, int, double, bool, bytes}>`, and dedicated
+//! (one key, one scalar type) attribute columns.
+//!
+//! `type` says where the value is (see [`ValueType`]). Strings, bools, ints, doubles and bytes are stored as
+//! themselves; arrays, key-value lists and anything else are kept as protobuf-encoded `AnyValue` bytes, so
+//! nothing is lost.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int8Array, Int64Array, ListArray, StringArray,
+    StructArray,
+};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::Field;
+use clew_model::otlp::{AnyValue, KeyValue, any_value::Value};
+use prost::Message;
+
+use super::BlockError;
+use super::meta::AttrType;
+use super::schema;
+
+/// What the `type` field of a generic attribute holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ValueType {
+    /// The `KeyValue` has no value at all.
+    None = 0,
+    String = 1,
+    Bool = 2,
+    Int = 3,
+    Double = 4,
+    /// `bytes` holds the raw bytes value.
+    Bytes = 5,
+    /// `bytes` holds the protobuf `AnyValue` (an array).
+    Array = 6,
+    /// `bytes` holds the protobuf `AnyValue` (a key-value list).
+    KvList = 7,
+    /// `bytes` holds the protobuf `AnyValue` (an empty `AnyValue`, or a kind unknown to the schema).
+    OtherValue = 8,
+    /// `bytes` holds the whole protobuf `KeyValue` (one using the profiles-only `key_strindex`).
+    KeyValueProto = 9,
+}
+
+impl ValueType {
+    fn from_i8(v: i8) -> Option<Self> {
+        Some(match v {
+            0 => Self::None,
+            1 => Self::String,
+            2 => Self::Bool,
+            3 => Self::Int,
+            4 => Self::Double,
+            5 => Self::Bytes,
+            6 => Self::Array,
+            7 => Self::KvList,
+            8 => Self::OtherValue,
+            9 => Self::KeyValueProto,
+            _ => return None,
+        })
+    }
+}
+
+/// The scalar type of an attribute, if it can live in a dedicated column.
+pub fn scalar_type(kv: &KeyValue) -> Option<AttrType> {
+    if kv.key_strindex != 0 {
+        return None;
+    }
+    match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(_) => Some(AttrType::String),
+        Value::BoolValue(_) => Some(AttrType::Bool),
+        Value::IntValue(_) => Some(AttrType::Int),
+        Value::DoubleValue(_) => Some(AttrType::Double),
+        _ => None,
+    }
+}
+
+/// Builds one generic attribute list column.
+#[derive(Default)]
+pub struct AttrListBuilder {
+    offsets: Vec<i32>,
+    keys: StringBuilder,
+    types: Vec<i8>,
+    strs: StringBuilder,
+    ints: Int64Builder,
+    doubles: Float64Builder,
+    bools: BooleanBuilder,
+    bytes: BinaryBuilder,
+}
+
+impl AttrListBuilder {
+    pub fn new() -> Self {
+        Self { offsets: vec![0], ..Default::default() }
+    }
+
+    /// Appends one list (one row), keeping the given order.
+    pub fn append<'a>(&mut self, attrs: impl IntoIterator<Item = &'a KeyValue>) {
+        for kv in attrs {
+            self.push(kv);
+        }
+        self.offsets.push(self.types.len() as i32);
+    }
+
+    fn push(&mut self, kv: &KeyValue) {
+        self.keys.append_value(&kv.key);
+        let (ty, str, int, double, bool, bytes): (ValueType, _, _, _, _, Option<Vec<u8>>) = if kv.key_strindex != 0 {
+            (ValueType::KeyValueProto, None, None, None, None, Some(kv.encode_to_vec()))
+        } else {
+            match &kv.value {
+                None => (ValueType::None, None, None, None, None, None),
+                Some(any) => match &any.value {
+                    Some(Value::StringValue(s)) => (ValueType::String, Some(s.as_str()), None, None, None, None),
+                    Some(Value::BoolValue(b)) => (ValueType::Bool, None, None, None, Some(*b), None),
+                    Some(Value::IntValue(i)) => (ValueType::Int, None, Some(*i), None, None, None),
+                    Some(Value::DoubleValue(d)) => (ValueType::Double, None, None, Some(*d), None, None),
+                    Some(Value::BytesValue(b)) => (ValueType::Bytes, None, None, None, None, Some(b.clone())),
+                    Some(Value::ArrayValue(_)) => (ValueType::Array, None, None, None, None, Some(any.encode_to_vec())),
+                    Some(Value::KvlistValue(_)) => {
+                        (ValueType::KvList, None, None, None, None, Some(any.encode_to_vec()))
+                    }
+                    _ => (ValueType::OtherValue, None, None, None, None, Some(any.encode_to_vec())),
+                },
+            }
+        };
+        self.types.push(ty as i8);
+        self.strs.append_option(str);
+        self.ints.append_option(int);
+        self.doubles.append_option(double);
+        self.bools.append_option(bool);
+        self.bytes.append_option(bytes);
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        let fields = schema::attr_struct_fields();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.keys.finish()),
+            Arc::new(Int8Array::from(std::mem::take(&mut self.types))),
+            Arc::new(self.strs.finish()),
+            Arc::new(self.ints.finish()),
+            Arc::new(self.doubles.finish()),
+            Arc::new(self.bools.finish()),
+            Arc::new(self.bytes.finish()),
+        ];
+        let values = StructArray::new(fields.clone(), columns, None);
+        let offsets = OffsetBuffer::new(std::mem::replace(&mut self.offsets, vec![0]).into());
+        let item = Arc::new(Field::new("element", arrow_schema::DataType::Struct(fields), false));
+        Arc::new(ListArray::new(item, offsets, Arc::new(values), None))
+    }
+}
+
+/// Reads a generic attribute list column.
+pub struct AttrListView<'a> {
+    offsets: &'a [i32],
+    keys: &'a StringArray,
+    types: &'a Int8Array,
+    strs: &'a StringArray,
+    ints: &'a Int64Array,
+    doubles: &'a Float64Array,
+    bools: &'a BooleanArray,
+    bytes: &'a BinaryArray,
+}
+
+pub fn downcast<'a, T: 'static>(array: &'a dyn Array, what: &str) -> Result<&'a T, BlockError> {
+    array.as_any().downcast_ref::<T>().ok_or_else(|| corrupt(format!("column {what} has type {}", array.data_type())))
+}
+
+pub fn corrupt(reason: String) -> BlockError {
+    BlockError::Corrupt { block: String::new(), reason }
+}
+
+impl<'a> AttrListView<'a> {
+    pub fn new(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
+        let list: &ListArray = downcast(array, what)?;
+        let values: &StructArray = downcast(list.values().as_ref(), what)?;
+        let field = |name: &str| {
+            values.column_by_name(name).ok_or_else(|| corrupt(format!("column {what} lacks the field {name}")))
+        };
+        Ok(Self {
+            offsets: list.value_offsets(),
+            keys: downcast(field(schema::KEY)?.as_ref(), what)?,
+            types: downcast(field(schema::TYPE)?.as_ref(), what)?,
+            strs: downcast(field(schema::STR)?.as_ref(), what)?,
+            ints: downcast(field(schema::INT)?.as_ref(), what)?,
+            doubles: downcast(field(schema::DOUBLE)?.as_ref(), what)?,
+            bools: downcast(field(schema::BOOL)?.as_ref(), what)?,
+            bytes: downcast(field(schema::BYTES)?.as_ref(), what)?,
+        })
+    }
+
+    /// Appends the attributes of list `row` to `out`.
+    pub fn read_into(&self, row: usize, out: &mut Vec<KeyValue>) -> Result<(), BlockError> {
+        let (start, end) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        out.reserve(end - start);
+        for i in start..end {
+            out.push(self.read_one(i)?);
+        }
+        Ok(())
+    }
+
+    pub fn read(&self, row: usize) -> Result<Vec<KeyValue>, BlockError> {
+        let mut out = Vec::new();
+        self.read_into(row, &mut out)?;
+        Ok(out)
+    }
+
+    fn read_one(&self, i: usize) -> Result<KeyValue, BlockError> {
+        let ty = ValueType::from_i8(self.types.value(i))
+            .ok_or_else(|| corrupt(format!("unknown attribute type {}", self.types.value(i))))?;
+        let key = self.keys.value(i).to_owned();
+        let value = |v: Value| Some(AnyValue { value: Some(v) });
+        let missing = || corrupt(format!("attribute {key:?} of type {ty:?} has no value"));
+        let bytes = || if self.bytes.is_valid(i) { Ok(self.bytes.value(i)) } else { Err(missing()) };
+        let decode_any = |b: &[u8]| AnyValue::decode(b).map_err(|e| corrupt(format!("attribute {key:?}: {e}")));
+        let value = match ty {
+            ValueType::None => None,
+            ValueType::String => {
+                if !self.strs.is_valid(i) {
+                    return Err(missing());
+                }
+                value(Value::StringValue(self.strs.value(i).to_owned()))
+            }
+            ValueType::Bool => {
+                if !self.bools.is_valid(i) {
+                    return Err(missing());
+                }
+                value(Value::BoolValue(self.bools.value(i)))
+            }
+            ValueType::Int => {
+                if !self.ints.is_valid(i) {
+                    return Err(missing());
+                }
+                value(Value::IntValue(self.ints.value(i)))
+            }
+            ValueType::Double => {
+                if !self.doubles.is_valid(i) {
+                    return Err(missing());
+                }
+                value(Value::DoubleValue(self.doubles.value(i)))
+            }
+            ValueType::Bytes => value(Value::BytesValue(bytes()?.to_vec())),
+            ValueType::Array | ValueType::KvList | ValueType::OtherValue => Some(decode_any(bytes()?)?),
+            ValueType::KeyValueProto => {
+                return KeyValue::decode(bytes()?).map_err(|e| corrupt(format!("attribute {key:?}: {e}")));
+            }
+        };
+        Ok(KeyValue { key, value, key_strindex: 0 })
+    }
+}
+
+/// Builds one dedicated attribute column.
+pub enum DedicatedBuilder {
+    String(StringBuilder),
+    Int(Int64Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+impl DedicatedBuilder {
+    pub fn new(ty: AttrType) -> Self {
+        match ty {
+            AttrType::String => Self::String(StringBuilder::new()),
+            AttrType::Int => Self::Int(Int64Builder::new()),
+            AttrType::Double => Self::Double(Float64Builder::new()),
+            AttrType::Bool => Self::Bool(BooleanBuilder::new()),
+        }
+    }
+
+    /// Appends the value of `kv` (whose scalar type must be this column's), or a null.
+    pub fn append(&mut self, kv: Option<&KeyValue>) {
+        let value = kv.and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref());
+        match (self, value) {
+            (Self::String(b), Some(Value::StringValue(s))) => b.append_value(s),
+            (Self::Int(b), Some(Value::IntValue(i))) => b.append_value(*i),
+            (Self::Double(b), Some(Value::DoubleValue(d))) => b.append_value(*d),
+            (Self::Bool(b), Some(Value::BoolValue(v))) => b.append_value(*v),
+            (Self::String(b), _) => b.append_null(),
+            (Self::Int(b), _) => b.append_null(),
+            (Self::Double(b), _) => b.append_null(),
+            (Self::Bool(b), _) => b.append_null(),
+        }
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::String(b) => Arc::new(b.finish()),
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::Double(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Reads a dedicated attribute column.
+pub enum DedicatedView<'a> {
+    String(&'a StringArray),
+    Int(&'a Int64Array),
+    Double(&'a Float64Array),
+    Bool(&'a BooleanArray),
+}
+
+impl<'a> DedicatedView<'a> {
+    pub fn new(array: &'a dyn Array, ty: AttrType, what: &str) -> Result<Self, BlockError> {
+        Ok(match ty {
+            AttrType::String => Self::String(downcast(array, what)?),
+            AttrType::Int => Self::Int(downcast(array, what)?),
+            AttrType::Double => Self::Double(downcast(array, what)?),
+            AttrType::Bool => Self::Bool(downcast(array, what)?),
+        })
+    }
+
+    pub fn get(&self, row: usize) -> Option<Value> {
+        match self {
+            Self::String(a) => a.is_valid(row).then(|| Value::StringValue(a.value(row).to_owned())),
+            Self::Int(a) => a.is_valid(row).then(|| Value::IntValue(a.value(row))),
+            Self::Double(a) => a.is_valid(row).then(|| Value::DoubleValue(a.value(row))),
+            Self::Bool(a) => a.is_valid(row).then(|| Value::BoolValue(a.value(row))),
+        }
+    }
+}

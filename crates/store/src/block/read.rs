@@ -1,0 +1,544 @@
+//! Reading blocks: listing metas, one trace through the filter, row-group ranges and the page index, or
+//! everything.
+//!
+//! Parquet is decoded with the push decoder: this code asks the object store for exactly the byte ranges the
+//! decoder needs (footer and page index in one read, then the pages of the selected rows).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{
+    Array, BinaryArray, BooleanArray, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, StructArray, UInt32Array, UInt64Array,
+};
+use bytes::Bytes;
+use clew_model::otlp::span::{Event, Link};
+use clew_model::otlp::{
+    AnyValue, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value::Value,
+};
+use clew_model::{Tenant, TraceId};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parquet::DecodeResult;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter, RowSelection, RowSelector};
+use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder, RowGroupSelection};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use prost::Message;
+
+use super::attrs::{AttrListView, DedicatedView, corrupt, downcast};
+use super::meta::{BlockMeta, DedicatedColumn, FileMeta};
+use super::schema;
+use super::{BlockError, BlockSpan, FORMAT_VERSION, META_FILE, ResourceOrigin, SPANS_FILE, ScopeOrigin, blocks_dir};
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 8 * 1024;
+/// Metas fetched at once by `list_blocks`.
+const META_CONCURRENCY: usize = 16;
+
+pub async fn list_blocks(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<BlockMeta>, BlockError> {
+    let dir = blocks_dir(tenant.as_str());
+    let depth = dir.parts().count() + 2;
+    let objects: Vec<_> = match store.list(Some(&dir)).try_collect().await {
+        Ok(objects) => objects,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let metas: Vec<Path> = objects
+        .into_iter()
+        .map(|o| o.location)
+        .filter(|p| p.parts().count() == depth && p.filename() == Some(META_FILE))
+        .collect();
+    let mut blocks: Vec<BlockMeta> = futures::stream::iter(metas)
+        .map(|path| async move { read_meta(store, &path).await.map(|m| (path, m)) })
+        .buffer_unordered(META_CONCURRENCY)
+        .try_filter_map(|(path, meta)| async move {
+            match meta {
+                Some(meta) if meta.tenant == tenant.as_str() && meta.path(META_FILE) == path => Ok(Some(meta)),
+                Some(meta) => {
+                    tracing::warn!(%path, block = %meta.block_id, tenant = %meta.tenant, "skipping a block whose meta names another place");
+                    Ok(None)
+                }
+                None => Ok(None),
+            }
+        })
+        .try_collect()
+        .await?;
+    blocks.sort_by(|a, b| a.block_id.cmp(&b.block_id));
+    Ok(blocks)
+}
+
+/// A meta that is unreadable or of a newer format is logged and skipped (`None`): one bad block must not
+/// hide the others. Store errors are returned.
+async fn read_meta(store: &dyn ObjectStore, path: &Path) -> Result<Option<BlockMeta>, BlockError> {
+    let bytes = match store.get_opts(path, Default::default()).await {
+        Ok(result) => result.bytes().await?,
+        // Deleted between listing and reading (compaction): not a block any more.
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let meta: BlockMeta = match serde_json::from_slice(&bytes) {
+        Ok(meta) => meta,
+        Err(e) => {
+            tracing::warn!(%path, error = %e, "skipping a block with an unreadable meta.json");
+            return Ok(None);
+        }
+    };
+    if meta.format_version > FORMAT_VERSION {
+        tracing::warn!(%path, version = meta.format_version, "skipping a block of a newer format");
+        return Ok(None);
+    }
+    Ok(Some(meta))
+}
+
+fn check_version(meta: &BlockMeta) -> Result<(), BlockError> {
+    if meta.format_version > FORMAT_VERSION {
+        return Err(BlockError::UnsupportedVersion { block: meta.block_id.clone(), version: meta.format_version });
+    }
+    Ok(())
+}
+
+fn with_block(meta: &BlockMeta) -> impl Fn(BlockError) -> BlockError + '_ {
+    |e| match e {
+        BlockError::Corrupt { reason, .. } => BlockError::Corrupt { block: meta.block_id.clone(), reason },
+        e => e,
+    }
+}
+
+/// Footer and page index of a block file, with one read of its tail in the common case.
+async fn load_metadata(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: &FileMeta,
+    page_index: PageIndexPolicy,
+) -> Result<ParquetMetaData, BlockError> {
+    let len = file.bytes;
+    let tail = file.tail_bytes.clamp(8.min(len), len);
+    let mut decoder = ParquetMetaDataPushDecoder::try_new(len)?.with_page_index_policy(page_index);
+    let range = len - tail..len;
+    let data = store.get_ranges(path, std::slice::from_ref(&range)).await?;
+    decoder.push_ranges(vec![range], data)?;
+    loop {
+        match decoder.try_decode()? {
+            DecodeResult::NeedsData(ranges) => {
+                let data = store.get_ranges(path, &ranges).await?;
+                decoder.push_ranges(ranges, data)?;
+            }
+            DecodeResult::Data(metadata) => return Ok(metadata),
+            DecodeResult::Finished => return Err(corrupt(format!("{path}: no Parquet metadata"))),
+        }
+    }
+}
+
+/// Runs a push decoder to the end, fetching what it asks for.
+async fn decode(
+    store: &dyn ObjectStore,
+    path: &Path,
+    mut decoder: ParquetPushDecoder,
+    mut on_batch: impl FnMut(RecordBatch) -> Result<(), BlockError>,
+) -> Result<(), BlockError> {
+    loop {
+        match decoder.try_decode()? {
+            DecodeResult::NeedsData(ranges) => {
+                let data: Vec<Bytes> = store.get_ranges(path, &ranges).await?;
+                decoder.push_ranges(ranges, data)?;
+            }
+            DecodeResult::Data(batch) => on_batch(batch)?,
+            DecodeResult::Finished => return Ok(()),
+        }
+    }
+}
+
+pub async fn read_all(store: &dyn ObjectStore, meta: &BlockMeta) -> Result<Vec<BlockSpan>, BlockError> {
+    check_version(meta)?;
+    let path = meta.path(SPANS_FILE);
+    let metadata = load_metadata(store, &path, &meta.spans_file, PageIndexPolicy::Skip).await?;
+    let decoder =
+        ParquetPushDecoderBuilder::try_new_decoder(Arc::new(metadata))?.with_batch_size(BATCH_ROWS).build()?;
+    let mut spans = Vec::with_capacity(meta.span_count as usize);
+    let mut origins = Origins::default();
+    decode(store, &path, decoder, |batch| SpanRows::new(&batch, meta)?.read_all(&mut origins, &mut spans))
+        .await
+        .map_err(with_block(meta))?;
+    Ok(spans)
+}
+
+pub async fn read_trace_spans(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    trace_id: &TraceId,
+) -> Result<Vec<BlockSpan>, BlockError> {
+    check_version(meta)?;
+    let row_groups = meta.row_groups_for(trace_id);
+    if row_groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = meta.path(SPANS_FILE);
+    let metadata = Arc::new(load_metadata(store, &path, &meta.spans_file, PageIndexPolicy::Optional).await?);
+    if metadata.num_row_groups() != meta.row_groups.len() {
+        return Err(BlockError::Corrupt {
+            block: meta.block_id.clone(),
+            reason: format!(
+                "spans.parquet has {} row groups, meta.json lists {}",
+                metadata.num_row_groups(),
+                meta.row_groups.len()
+            ),
+        });
+    }
+    let schema_descr = metadata.file_metadata().schema_descr_ptr();
+    let trace_column = schema_descr
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [schema::TRACE_ID])
+        .ok_or_else(|| BlockError::Corrupt { block: meta.block_id.clone(), reason: "no trace_id column".into() })?;
+    let selections: Vec<RowGroupSelection> = row_groups
+        .iter()
+        .map(|&rg| RowGroupSelection::new(rg, pages_with(&metadata, rg, trace_column, trace_id)))
+        .filter(|s| s.selection().is_none_or(|sel| sel.selects_any()))
+        .collect();
+    if selections.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = trace_id.0;
+    let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(&schema_descr, [trace_column]), move |batch| {
+        let ids = batch.column(0).as_fixed_size_binary();
+        Ok(BooleanArray::from_iter(ids.iter().map(|id| Some(id == Some(&wanted[..])))))
+    });
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
+        .with_row_group_selections(selections)
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    let mut spans = Vec::new();
+    let mut origins = Origins::default();
+    decode(store, &path, decoder, |batch| SpanRows::new(&batch, meta)?.read_all(&mut origins, &mut spans))
+        .await
+        .map_err(with_block(meta))?;
+    Ok(spans)
+}
+
+/// The rows of pages of `column` in row group `rg` whose min/max range holds the id; `None` (all rows) when
+/// the file has no page index.
+fn pages_with(metadata: &ParquetMetaData, rg: usize, column: usize, id: &TraceId) -> Option<RowSelection> {
+    let page_index = metadata.page_index_for_row_group(rg);
+    let (ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(index), Some(offsets)) =
+        (page_index.column_index(column)?, page_index.offset_index(column))
+    else {
+        return None;
+    };
+    let rows = metadata.row_group(rg).num_rows() as usize;
+    let locations = offsets.page_locations();
+    let mut selectors: Vec<RowSelector> = Vec::new();
+    for (page, location) in locations.iter().enumerate() {
+        let first = location.first_row_index as usize;
+        let end = locations.get(page + 1).map_or(rows, |next| next.first_row_index as usize);
+        let may_hold = match (index.min_value(page), index.max_value(page)) {
+            (Some(min), Some(max)) => min <= &id.0[..] && &id.0[..] <= max,
+            _ => true,
+        };
+        let count = end.saturating_sub(first);
+        selectors.push(if may_hold { RowSelector::select(count) } else { RowSelector::skip(count) });
+    }
+    Some(RowSelection::from(selectors))
+}
+
+/// Shares one `Arc` among equal resources and equal scopes (by their protobuf encoding).
+#[derive(Default)]
+struct Origins {
+    resources: HashMap<Vec<u8>, Arc<ResourceOrigin>>,
+    scopes: HashMap<(usize, Vec<u8>), Arc<ScopeOrigin>>,
+    scratch: Vec<u8>,
+}
+
+impl Origins {
+    fn intern(
+        &mut self,
+        resource: Option<Resource>,
+        resource_schema_url: &str,
+        scope: Option<InstrumentationScope>,
+        scope_schema_url: &str,
+    ) -> Arc<ScopeOrigin> {
+        let rs = ResourceSpans { resource, scope_spans: Vec::new(), schema_url: resource_schema_url.to_owned() };
+        self.scratch.clear();
+        rs.encode(&mut self.scratch).expect("a Vec grows");
+        let resource = match self.resources.get(&self.scratch) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let r = Arc::new(ResourceOrigin { resource: rs.resource, schema_url: rs.schema_url });
+                self.resources.insert(self.scratch.clone(), Arc::clone(&r));
+                r
+            }
+        };
+        let ss = ScopeSpans { scope, spans: Vec::new(), schema_url: scope_schema_url.to_owned() };
+        self.scratch.clear();
+        ss.encode(&mut self.scratch).expect("a Vec grows");
+        let key = (Arc::as_ptr(&resource) as usize, std::mem::take(&mut self.scratch));
+        if let Some(s) = self.scopes.get(&key) {
+            self.scratch = key.1;
+            return Arc::clone(s);
+        }
+        let s = Arc::new(ScopeOrigin { resource, scope: ss.scope, schema_url: ss.schema_url });
+        self.scopes.insert(key, Arc::clone(&s));
+        s
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, BlockError> {
+    batch
+        .column_by_name(name)
+        .map(|c| c.as_ref())
+        .ok_or_else(|| corrupt(format!("spans.parquet lacks the column {name}")))
+}
+
+fn typed<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, BlockError> {
+    downcast(column(batch, name)?, name)
+}
+
+fn dedicated_views<'a>(
+    batch: &'a RecordBatch,
+    columns: &'a [DedicatedColumn],
+) -> Result<Vec<(&'a str, DedicatedView<'a>)>, BlockError> {
+    columns
+        .iter()
+        .map(|c| Ok((c.key.as_str(), DedicatedView::new(column(batch, &c.column)?, c.ty, &c.column)?)))
+        .collect()
+}
+
+fn push_dedicated(views: &[(&str, DedicatedView<'_>)], row: usize, out: &mut Vec<KeyValue>) {
+    for (key, view) in views {
+        if let Some(value) = view.get(row) {
+            out.push(KeyValue {
+                key: (*key).to_owned(),
+                value: Some(AnyValue { value: Some(value) }),
+                key_strindex: 0,
+            });
+        }
+    }
+}
+
+fn opt_str(a: &StringArray, row: usize) -> Option<String> {
+    a.is_valid(row).then(|| a.value(row).to_owned())
+}
+
+fn opt_u32(a: &UInt32Array, row: usize) -> Option<u32> {
+    a.is_valid(row).then(|| a.value(row))
+}
+
+struct ListView<'a> {
+    offsets: &'a [i32],
+    values: &'a StructArray,
+}
+
+impl<'a> ListView<'a> {
+    fn new(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
+        let list: &ListArray = downcast(array, what)?;
+        Ok(Self { offsets: list.value_offsets(), values: downcast(list.values().as_ref(), what)? })
+    }
+
+    fn range(&self, row: usize) -> Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+
+    fn field<T: 'static>(&self, name: &str, what: &str) -> Result<&'a T, BlockError> {
+        let values: &'a StructArray = self.values;
+        let column = values.column_by_name(name).ok_or_else(|| corrupt(format!("{what} lacks the field {name}")))?;
+        downcast(column.as_ref(), what)
+    }
+}
+
+/// The columns of one batch of `spans.parquet`.
+struct SpanRows<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a FixedSizeBinaryArray,
+    parent: &'a BinaryArray,
+    start: &'a UInt64Array,
+    duration: &'a Int64Array,
+    name: &'a StringArray,
+    kind: &'a Int32Array,
+    service: &'a StringArray,
+    trace_state: &'a StringArray,
+    flags: &'a UInt32Array,
+    status_code: &'a Int32Array,
+    status_message: &'a StringArray,
+    dropped_attrs: &'a UInt32Array,
+    dropped_events: &'a UInt32Array,
+    dropped_links: &'a UInt32Array,
+    span_dedicated: Vec<(&'a str, DedicatedView<'a>)>,
+    span_attrs: AttrListView<'a>,
+    events: ListView<'a>,
+    event_time: &'a UInt64Array,
+    event_name: &'a StringArray,
+    event_attrs: AttrListView<'a>,
+    event_dropped: &'a UInt32Array,
+    links: ListView<'a>,
+    link_trace_id: &'a BinaryArray,
+    link_span_id: &'a BinaryArray,
+    link_trace_state: &'a StringArray,
+    link_flags: &'a UInt32Array,
+    link_attrs: AttrListView<'a>,
+    link_dropped: &'a UInt32Array,
+    resource_dedicated: Vec<(&'a str, DedicatedView<'a>)>,
+    resource_attrs: AttrListView<'a>,
+    resource_dropped: &'a UInt32Array,
+    entity_refs: &'a BinaryArray,
+    resource_schema_url: &'a StringArray,
+    scope_name: &'a StringArray,
+    scope_version: &'a StringArray,
+    scope_attrs: AttrListView<'a>,
+    scope_dropped: &'a UInt32Array,
+    scope_schema_url: &'a StringArray,
+}
+
+impl<'a> SpanRows<'a> {
+    fn new(batch: &'a RecordBatch, meta: &'a BlockMeta) -> Result<Self, BlockError> {
+        use schema::*;
+        let events = ListView::new(column(batch, EVENTS)?, EVENTS)?;
+        let links = ListView::new(column(batch, LINKS)?, LINKS)?;
+        let events_attrs = events.values.column_by_name(ATTRS).ok_or_else(|| corrupt("events lack attrs".into()))?;
+        let links_attrs = links.values.column_by_name(ATTRS).ok_or_else(|| corrupt("links lack attrs".into()))?;
+        Ok(Self {
+            trace_id: typed(batch, TRACE_ID)?,
+            span_id: typed(batch, SPAN_ID)?,
+            parent: typed(batch, PARENT_SPAN_ID)?,
+            start: typed(batch, START)?,
+            duration: typed(batch, DURATION)?,
+            name: typed(batch, NAME)?,
+            kind: typed(batch, KIND)?,
+            service: typed(batch, SERVICE_NAME)?,
+            trace_state: typed(batch, TRACE_STATE)?,
+            flags: typed(batch, FLAGS)?,
+            status_code: typed(batch, STATUS_CODE)?,
+            status_message: typed(batch, STATUS_MESSAGE)?,
+            dropped_attrs: typed(batch, DROPPED_ATTRIBUTES)?,
+            dropped_events: typed(batch, DROPPED_EVENTS)?,
+            dropped_links: typed(batch, DROPPED_LINKS)?,
+            span_dedicated: dedicated_views(batch, &meta.dedicated.span)?,
+            span_attrs: AttrListView::new(column(batch, SPAN_ATTRS)?, SPAN_ATTRS)?,
+            event_time: events.field(TIME, EVENTS)?,
+            event_name: events.field(NAME, EVENTS)?,
+            event_attrs: AttrListView::new(events_attrs.as_ref(), "events.attrs")?,
+            event_dropped: events.field(DROPPED_ATTRIBUTES, EVENTS)?,
+            events,
+            link_trace_id: links.field(TRACE_ID, LINKS)?,
+            link_span_id: links.field(SPAN_ID, LINKS)?,
+            link_trace_state: links.field(TRACE_STATE, LINKS)?,
+            link_flags: links.field(FLAGS, LINKS)?,
+            link_attrs: AttrListView::new(links_attrs.as_ref(), "links.attrs")?,
+            link_dropped: links.field(DROPPED_ATTRIBUTES, LINKS)?,
+            links,
+            resource_dedicated: dedicated_views(batch, &meta.dedicated.resource)?,
+            resource_attrs: AttrListView::new(column(batch, RESOURCE_ATTRS)?, RESOURCE_ATTRS)?,
+            resource_dropped: typed(batch, RESOURCE_DROPPED)?,
+            entity_refs: typed(batch, RESOURCE_ENTITY_REFS)?,
+            resource_schema_url: typed(batch, RESOURCE_SCHEMA_URL)?,
+            scope_name: typed(batch, SCOPE_NAME)?,
+            scope_version: typed(batch, SCOPE_VERSION)?,
+            scope_attrs: AttrListView::new(column(batch, SCOPE_ATTRS)?, SCOPE_ATTRS)?,
+            scope_dropped: typed(batch, SCOPE_DROPPED)?,
+            scope_schema_url: typed(batch, SCOPE_SCHEMA_URL)?,
+        })
+    }
+
+    fn read_all(&self, origins: &mut Origins, out: &mut Vec<BlockSpan>) -> Result<(), BlockError> {
+        out.reserve(self.trace_id.len());
+        for row in 0..self.trace_id.len() {
+            let origin = self.origin(row, origins)?;
+            out.push(BlockSpan { origin, span: self.span(row)? });
+        }
+        Ok(())
+    }
+
+    fn span(&self, row: usize) -> Result<Span, BlockError> {
+        let mut attributes = Vec::new();
+        push_dedicated(&self.span_dedicated, row, &mut attributes);
+        self.span_attrs.read_into(row, &mut attributes)?;
+        let events = self
+            .events
+            .range(row)
+            .map(|i| {
+                Ok(Event {
+                    time_unix_nano: self.event_time.value(i),
+                    name: self.event_name.value(i).to_owned(),
+                    attributes: self.event_attrs.read(i)?,
+                    dropped_attributes_count: self.event_dropped.value(i),
+                })
+            })
+            .collect::<Result<_, BlockError>>()?;
+        let links = self
+            .links
+            .range(row)
+            .map(|i| {
+                Ok(Link {
+                    trace_id: self.link_trace_id.value(i).to_vec(),
+                    span_id: self.link_span_id.value(i).to_vec(),
+                    trace_state: self.link_trace_state.value(i).to_owned(),
+                    attributes: self.link_attrs.read(i)?,
+                    dropped_attributes_count: self.link_dropped.value(i),
+                    flags: self.link_flags.value(i),
+                })
+            })
+            .collect::<Result<_, BlockError>>()?;
+        let start = self.start.value(row);
+        Ok(Span {
+            trace_id: self.trace_id.value(row).to_vec(),
+            span_id: self.span_id.value(row).to_vec(),
+            trace_state: self.trace_state.value(row).to_owned(),
+            parent_span_id: self.parent.value(row).to_vec(),
+            flags: self.flags.value(row),
+            name: self.name.value(row).to_owned(),
+            kind: self.kind.value(row),
+            start_time_unix_nano: start,
+            end_time_unix_nano: start.wrapping_add(self.duration.value(row) as u64),
+            attributes,
+            dropped_attributes_count: self.dropped_attrs.value(row),
+            events,
+            dropped_events_count: self.dropped_events.value(row),
+            links,
+            dropped_links_count: self.dropped_links.value(row),
+            status: self.status_code.is_valid(row).then(|| Status {
+                message: opt_str(self.status_message, row).unwrap_or_default(),
+                code: self.status_code.value(row),
+            }),
+        })
+    }
+
+    fn origin(&self, row: usize, origins: &mut Origins) -> Result<Arc<ScopeOrigin>, BlockError> {
+        let resource = match opt_u32(self.resource_dropped, row) {
+            None => None,
+            Some(dropped_attributes_count) => {
+                let mut attributes = Vec::new();
+                if let Some(service) = opt_str(self.service, row) {
+                    attributes.push(KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue { value: Some(Value::StringValue(service)) }),
+                        key_strindex: 0,
+                    });
+                }
+                push_dedicated(&self.resource_dedicated, row, &mut attributes);
+                self.resource_attrs.read_into(row, &mut attributes)?;
+                let entity_refs = if self.entity_refs.is_valid(row) {
+                    Resource::decode(self.entity_refs.value(row))
+                        .map_err(|e| corrupt(format!("resource.entity_refs: {e}")))?
+                        .entity_refs
+                } else {
+                    Vec::new()
+                };
+                Some(Resource { attributes, dropped_attributes_count, entity_refs })
+            }
+        };
+        let scope = match opt_str(self.scope_name, row) {
+            None => None,
+            Some(name) => Some(InstrumentationScope {
+                name,
+                version: opt_str(self.scope_version, row).unwrap_or_default(),
+                attributes: self.scope_attrs.read(row)?,
+                dropped_attributes_count: opt_u32(self.scope_dropped, row).unwrap_or_default(),
+            }),
+        };
+        Ok(origins.intern(resource, self.resource_schema_url.value(row), scope, self.scope_schema_url.value(row)))
+    }
+}

@@ -1,0 +1,189 @@
+//! Cutting the head into blocks, and finding traces in them.
+//!
+//! A cut must never lose an acknowledged span, whatever the moment of a crash. It goes:
+//! 1. Under the ingest gate (no request is between its WAL write and its head insert), seal the head and roll
+//!    the WAL: every span in the sealed content is in segments up to the returned number, and nothing later is.
+//! 2. Write one block per tenant from the sealed content; it stays readable in memory meanwhile.
+//! 3. Once every block's `meta.json` is written, delete those WAL segments and release the sealed content.
+//!
+//! A crash before 3 replays the segments into the head again: the spans exist twice (in a block and in the
+//! head) until the next cut, and reads remove duplicates. A block directory without `meta.json` is a cut that
+//! died in 2; it is deleted at start.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clew_model::otlp::ResourceSpans;
+use clew_model::{Tenant, TraceId};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::block::{self, BlockMeta, BlockOptions, BlockSpan};
+use crate::head::Sealed;
+use crate::{Store, StoreError};
+
+/// The blocks the store knows, per tenant, oldest first.
+#[derive(Default)]
+pub(crate) struct BlockList {
+    tenants: parking_lot::RwLock<HashMap<Tenant, Vec<Arc<BlockMeta>>>>,
+}
+
+impl BlockList {
+    fn add(&self, tenant: &Tenant, meta: BlockMeta) {
+        self.tenants.write().entry(tenant.clone()).or_default().push(Arc::new(meta));
+    }
+
+    pub fn of(&self, tenant: &Tenant) -> Vec<Arc<BlockMeta>> {
+        self.tenants.read().get(tenant).cloned().unwrap_or_default()
+    }
+}
+
+/// What one cut did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CutReport {
+    pub blocks: usize,
+    pub spans: u64,
+    pub wal_segments_removed: u64,
+}
+
+fn block_error(what: &str) -> impl FnOnce(block::BlockError) -> StoreError + '_ {
+    move |e| StoreError::Block(format!("{what}: {e}"))
+}
+
+impl Store {
+    /// Lists the blocks in storage, deleting the directories of blocks whose write never finished. Called once
+    /// at start, before any cut.
+    pub async fn load_blocks(&self) -> Result<usize, StoreError> {
+        let objects = self.objects.as_ref();
+        let tenants = objects.list_with_delimiter(None).await.map_err(|e| StoreError::Block(e.to_string()))?;
+        let mut loaded = 0;
+        for prefix in tenants.common_prefixes {
+            let Some(name) = prefix.parts().next() else { continue };
+            let Ok(tenant) = Tenant::parse(name.as_ref()) else { continue };
+            let metas = block::list_blocks(objects, &tenant).await.map_err(block_error("listing blocks"))?;
+            let complete: HashSet<&str> = metas.iter().map(|m| m.block_id.as_str()).collect();
+            let dirs = objects
+                .list_with_delimiter(Some(&block::blocks_dir(tenant.as_str())))
+                .await
+                .map_err(|e| StoreError::Block(e.to_string()))?;
+            for dir in dirs.common_prefixes {
+                let Some(id) = dir.filename() else { continue };
+                if !complete.contains(id) {
+                    tracing::warn!(block = id, tenant = %tenant, "deleting a block whose write did not finish");
+                    delete_prefix(objects, &dir).await?;
+                }
+            }
+            loaded += metas.len();
+            for meta in metas {
+                self.blocks.add(&tenant, meta);
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Cuts the head into blocks if it is past its size or age limit.
+    pub async fn cut_if_due(&self) -> Result<Option<CutReport>, StoreError> {
+        let bytes = self.head.live_bytes();
+        let age = self.oldest_insert.lock().map(|at| at.elapsed());
+        let due = bytes >= self.config.block_cut_bytes || age.is_some_and(|age| age >= self.config.block_max_age);
+        if due { self.cut().await.map(Some) } else { Ok(None) }
+    }
+
+    /// Cuts everything now in the head into blocks (one per tenant) and frees the WAL segments they cover.
+    pub async fn cut(&self) -> Result<CutReport, StoreError> {
+        let _one_cut_at_a_time = self.cut_lock.lock().await;
+        let started = Instant::now();
+        // Content sealed by an earlier cut whose block write failed is retried first.
+        let mut work: Vec<(Arc<Sealed>, u64)> = std::mem::take(&mut *self.unwritten.lock());
+        {
+            let _gate = self.gate.write().await;
+            if let Some(sealed) = self.head.seal() {
+                *self.oldest_insert.lock() = None;
+                let through =
+                    self.wal.roll().await.ok_or_else(|| StoreError::Block("the WAL writer stopped".into()))?;
+                work.push((sealed, through));
+            }
+        }
+        let mut report = CutReport::default();
+        for (i, (sealed, through)) in work.iter().enumerate() {
+            if let Err(err) = self.write_sealed(sealed, &mut report).await {
+                // Keep it (readable, its segments kept) and retry at the next cut.
+                self.unwritten.lock().extend(work[i..].iter().cloned());
+                return Err(err);
+            }
+            let wal_dir = self.config.data_dir.join("wal");
+            let (segments, bytes) = crate::wal::remove_through(&wal_dir, *through).map_err(|e| {
+                StoreError::Io(format!("removing WAL segments up to {through} in {}", wal_dir.display()), e)
+            })?;
+            self.metrics.wal.segments.dec_by(segments as i64);
+            self.metrics.wal.bytes.dec_by(bytes as i64);
+            report.wal_segments_removed += segments;
+            self.head.release(sealed);
+        }
+        if report.blocks > 0 {
+            tracing::info!(
+                blocks = report.blocks,
+                spans = report.spans,
+                wal_segments_removed = report.wal_segments_removed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "cut the head into blocks"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn write_sealed(&self, sealed: &Sealed, report: &mut CutReport) -> Result<(), StoreError> {
+        let options = BlockOptions::default();
+        for tenant in sealed.tenants() {
+            let spans = BlockSpan::from_resource_spans(sealed.resource_spans(tenant));
+            let count = spans.len() as u64;
+            let meta = block::write_block(self.objects.as_ref(), tenant, spans, &options)
+                .await
+                .map_err(block_error("writing a block"))?;
+            self.blocks.add(tenant, meta);
+            report.blocks += 1;
+            report.spans += count;
+        }
+        Ok(())
+    }
+
+    /// All spans of a trace for this tenant, from the head and every block that may hold it, without duplicates.
+    pub async fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, StoreError> {
+        let mut parts = self.head.trace(tenant, trace_id);
+        for meta in self.blocks.of(tenant).iter().filter(|m| m.may_contain(trace_id)) {
+            let found = block::read_trace(self.objects.as_ref(), meta, trace_id)
+                .await
+                .map_err(block_error("reading a block"))?;
+            parts.extend(found);
+        }
+        Ok(without_duplicate_spans(parts))
+    }
+}
+
+/// Keeps the first copy of each span id (a span can be both in a block and, after a crash, in the head).
+fn without_duplicate_spans(mut parts: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
+    let mut seen = HashSet::new();
+    for rs in &mut parts {
+        for ss in &mut rs.scope_spans {
+            ss.spans.retain(|span| seen.insert(span.span_id.clone()));
+        }
+        rs.scope_spans.retain(|ss| !ss.spans.is_empty());
+    }
+    parts.retain(|rs| !rs.scope_spans.is_empty());
+    parts
+}
+
+async fn delete_prefix(objects: &dyn ObjectStore, prefix: &Path) -> Result<(), StoreError> {
+    let paths: Vec<Path> = objects
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .map_err(|e| StoreError::Block(e.to_string()))?;
+    for path in paths {
+        objects.delete(&path).await.map_err(|e| StoreError::Block(e.to_string()))?;
+    }
+    Ok(())
+}
