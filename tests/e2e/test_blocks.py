@@ -61,3 +61,19 @@ def test_a_trace_split_between_blocks_and_head_comes_back_whole(server_factory):
     assert_full_success(send(server, second, "grpc"), "second half")
     # The second half is in the head (or already in a second block): either way, the trace is whole.
     assert_same_spans(read(server, tid), req)
+
+
+def test_flush_endpoint_cuts_the_head_now(server):
+    requests = {tid: rich_request(tid) for tid in (rand_trace_id() for _ in range(3))}
+    for req in requests.values():
+        assert_full_success(send(server, req, "grpc"), "export")
+    r = server._session.post(f"{server.query_url}/api/v1/flush", timeout=30)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["blocks"] == 1 and report["spans"] > 0, report
+    assert Metrics(server.metrics_text()).sum("clew_head_spans") == 0
+    assert list((server.data_dir / "blocks").rglob("meta.json"))
+    for tid, req in requests.items():
+        assert_same_spans(read(server, tid), req)
+    again = server._session.post(f"{server.query_url}/api/v1/flush", timeout=30).json()
+    assert again["blocks"] == 0, "nothing left to flush"

@@ -4,14 +4,14 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use clew_model::{Tenant, TraceId};
 use clew_query::Query;
 
 use crate::ApiError;
 
 pub(crate) fn router() -> Router<Query> {
-    Router::new().route("/traces/{trace_id}", get(trace_by_id))
+    Router::new().route("/traces/{trace_id}", get(trace_by_id)).route("/flush", post(flush))
 }
 
 /// Reads the tenant from `X-Scope-OrgID` (absent: the default tenant).
@@ -36,4 +36,15 @@ async fn trace_by_id(
         .ok_or_else(|| ApiError::not_found(format!("trace {id} not found")))?;
     let body = serde_json::to_vec(&trace).map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `POST /api/v1/flush`: cuts the head into blocks now; answers what was written.
+async fn flush(State(query): State<Query>) -> Result<Response, ApiError> {
+    let report = query.flush().await.map_err(ApiError::internal)?;
+    let body = serde_json::json!({
+        "blocks": report.blocks,
+        "spans": report.spans,
+        "walSegmentsRemoved": report.wal_segments_removed,
+    });
+    Ok(axum::Json(body).into_response())
 }

@@ -173,8 +173,12 @@ pub struct IngestResult {
     pub server_cpu_seconds: f64,
     pub server_cpu_us_per_span: f64,
     pub peak_rss_bytes: u64,
-    pub disk_bytes: u64,
-    pub disk_bytes_per_span: f64,
+    /// Write-ahead log bytes right after the load (before any flush).
+    pub wal_bytes: u64,
+    pub wal_bytes_per_span: f64,
+    /// Block bytes once the head is flushed into blocks.
+    pub block_bytes: u64,
+    pub block_bytes_per_span: f64,
     pub sink_spans_per_sec: f64,
     pub sink_cpu_us_per_span: f64,
     pub ceiling_ratio: f64,
@@ -209,13 +213,16 @@ fn load_config(config: &BenchConfig, endpoint: &str) -> LoadConfig {
 pub async fn ingest(config: &BenchConfig) -> Result<IngestResult, BenchError> {
     let data_dir = config.work_dir.join("ingest-data");
     let _ = std::fs::remove_dir_all(&data_dir);
-    let (load, cpu, rss, disk) = {
+    let (load, cpu, rss, wal, blocks) = {
         let server = ServerProcess::start(&config.clew, &data_dir, false, &[])?;
         let endpoint = endpoint(&server, config.protocol);
         let cpu_before = server.cpu_seconds();
         let load = run(load_config(config, &endpoint)).await?;
         let cpu = server.cpu_seconds() - cpu_before;
-        (load, cpu, server.peak_rss_bytes(), dir_bytes(&data_dir.join("wal")))
+        let rss = server.peak_rss_bytes();
+        let wal = dir_bytes(&data_dir.join("wal"));
+        flush(&server).await?;
+        (load, cpu, rss, wal, dir_bytes(&data_dir.join("blocks")))
     };
     let sink_dir = config.work_dir.join("sink-data");
     let (sink_load, sink_cpu) = {
@@ -233,14 +240,29 @@ pub async fn ingest(config: &BenchConfig) -> Result<IngestResult, BenchError> {
         server_cpu_seconds: cpu,
         server_cpu_us_per_span: cpu * 1e6 / acknowledged,
         peak_rss_bytes: rss,
-        disk_bytes: disk,
-        disk_bytes_per_span: disk as f64 / acknowledged,
+        wal_bytes: wal,
+        wal_bytes_per_span: wal as f64 / acknowledged,
+        block_bytes: blocks,
+        block_bytes_per_span: blocks as f64 / acknowledged,
         sink_spans_per_sec: sink_load.spans_per_sec,
         sink_cpu_us_per_span: sink_cpu * 1e6 / sink_load.acknowledged_spans.max(1) as f64,
         ceiling_ratio: load.spans_per_sec / sink_load.spans_per_sec.max(1e-9),
         load,
         sink_load,
     })
+}
+
+/// Asks the server to cut its head into blocks now.
+async fn flush(server: &ServerProcess) -> Result<(), BenchError> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/flush", server.query))
+        .send()
+        .await
+        .map_err(|e| BenchError::Setup(format!("flush: {e}")))?;
+    if !response.status().is_success() {
+        return Err(BenchError::Setup(format!("flush answered {}", response.status())));
+    }
+    Ok(())
 }
 
 fn endpoint(server: &ServerProcess, protocol: Protocol) -> String {
@@ -298,6 +320,26 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect();
+    let from_head = time_trace_by_id(&server, &ids, runs).await?;
+    flush(&server).await?;
+    let from_blocks = time_trace_by_id(&server, &ids, runs).await?;
+    Ok(vec![
+        Timing::unsupported("list services", NO_SEARCH),
+        Timing::unsupported("list operations", NO_SEARCH),
+        Timing::measured("trace by id", from_head, "from the head"),
+        Timing::measured("trace by id", from_blocks, "from blocks, after a flush"),
+        Timing::unsupported("trace by id + time range", NO_SEARCH),
+        Timing::unsupported("search by service", NO_SEARCH),
+        Timing::unsupported("search by operation", NO_SEARCH),
+        Timing::unsupported("search by duration", NO_SEARCH),
+        Timing::unsupported("search by time range", NO_SEARCH),
+        Timing::unsupported("search by one attribute", NO_SEARCH),
+        Timing::unsupported("search by all filters", NO_SEARCH),
+    ])
+}
+
+/// Times `runs` trace-by-id requests over ids spread through the loaded data; every one must be found.
+async fn time_trace_by_id(server: &ServerProcess, ids: &[String], runs: usize) -> Result<Vec<f64>, BenchError> {
     let client = reqwest::Client::new();
     let mut samples = Vec::with_capacity(runs);
     for i in 0..runs.max(1) {
@@ -315,18 +357,7 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
         }
         samples.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    Ok(vec![
-        Timing::unsupported("list services", NO_SEARCH),
-        Timing::unsupported("list operations", NO_SEARCH),
-        Timing::measured("trace by id", samples, "from the head"),
-        Timing::unsupported("trace by id + time range", NO_SEARCH),
-        Timing::unsupported("search by service", NO_SEARCH),
-        Timing::unsupported("search by operation", NO_SEARCH),
-        Timing::unsupported("search by duration", NO_SEARCH),
-        Timing::unsupported("search by time range", NO_SEARCH),
-        Timing::unsupported("search by one attribute", NO_SEARCH),
-        Timing::unsupported("search by all filters", NO_SEARCH),
-    ])
+    Ok(samples)
 }
 
 /// `freshness`: time from an acknowledged export to the trace being returned.
@@ -398,7 +429,8 @@ pub fn ingest_markdown(config: &BenchConfig, r: &IngestResult) -> String {
          | server CPU | {cpu:.2} µs/span (= CPU-seconds per million spans) |\n\
          | sink CPU | {scpu:.2} µs/span |\n\
          | peak RSS | {rss:.1} MiB |\n\
-         | bytes on disk (write-ahead log) | {disk:.1} bytes/span |\n\
+         | bytes on disk: write-ahead log before the flush | {wal:.1} bytes/span |\n\
+         | bytes on disk: blocks after the flush | {blocks:.1} bytes/span |\n\
          | request latency p50 / p99 | {p50:.2} / {p99:.2} ms |\n\
          | failed spans | {failed} |\n",
         profile = config.profile,
@@ -412,7 +444,8 @@ pub fn ingest_markdown(config: &BenchConfig, r: &IngestResult) -> String {
         cpu = r.server_cpu_us_per_span,
         scpu = r.sink_cpu_us_per_span,
         rss = r.peak_rss_bytes as f64 / (1024.0 * 1024.0),
-        disk = r.disk_bytes_per_span,
+        wal = r.wal_bytes_per_span,
+        blocks = r.block_bytes_per_span,
         p50 = r.load.request_latency_ms.p50,
         p99 = r.load.request_latency_ms.p99,
         failed = r.failed_spans,

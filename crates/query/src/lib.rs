@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clew_model::otlp::TracesData;
 use clew_model::{Tenant, TraceId};
-use clew_store::{Store, StoreError};
+use clew_store::{CutReport, Store, StoreError};
 
 /// Query entry point over a store.
 #[derive(Clone)]
@@ -23,5 +23,11 @@ impl Query {
     pub async fn trace_by_id(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Option<TracesData>, StoreError> {
         let resource_spans = self.store.trace(tenant, trace_id).await?;
         Ok((!resource_spans.is_empty()).then_some(TracesData { resource_spans }))
+    }
+
+    /// Writes everything in the head to blocks now (as the periodic cut would), e.g. before a shutdown or to
+    /// measure storage.
+    pub async fn flush(&self) -> Result<CutReport, StoreError> {
+        self.store.cut().await
     }
 }
