@@ -44,9 +44,9 @@ class ServerFactory:
         self.base = base
         self.servers: list[ClewServer] = []
 
-    def __call__(self, name: str = "clew", extra_args=(), start: bool = True, data_dir=None) -> ClewServer:
+    def __call__(self, name: str = "clew", extra_args=(), start: bool = True, data_dir=None, env=None) -> ClewServer:
         srv = ClewServer(self.clew_bin, self.base / f"{name}-{len(self.servers)}", name=name,
-                         extra_args=extra_args, data_dir=data_dir)
+                         extra_args=extra_args, data_dir=data_dir, env=env)
         self.servers.append(srv)
         _SERVERS.append(srv)
         if start:

@@ -85,12 +85,13 @@ class ServerStartError(AssertionError):
 class ClewServer:
     """One `clew serve` process (restartable on the same data dir; new ports each start)."""
 
-    def __init__(self, binary: str, workdir: Path, name: str = "clew", extra_args=(), data_dir=None):
+    def __init__(self, binary: str, workdir: Path, name: str = "clew", extra_args=(), data_dir=None, env=None):
         self.binary = str(binary)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.extra_args = [str(a) for a in extra_args]
+        self.env = dict(env or {})  # extra environment variables for the process
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.log_path = self.workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
@@ -133,6 +134,7 @@ class ClewServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLEW_")}
         env.setdefault("RUST_BACKTRACE", "1")
         env["NO_COLOR"] = "1"
+        env.update(self.env)
         cmd = self.command()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start #{self.starts + 1}: {' '.join(cmd)}\n".encode())

@@ -77,3 +77,21 @@ def test_flush_endpoint_cuts_the_head_now(server):
         assert_same_spans(read(server, tid), req)
     again = server._session.post(f"{server.query_url}/api/v1/flush", timeout=30).json()
     assert again["blocks"] == 0, "nothing left to flush"
+
+
+def test_blocks_command_lists_what_was_cut(server, clew_bin):
+    import subprocess
+
+    for _ in range(2):
+        req = rich_request(rand_trace_id())
+        assert_full_success(send(server, req, "grpc"), "export")
+        server._session.post(f"{server.query_url}/api/v1/flush", timeout=30).raise_for_status()
+    listed = server._session.get(f"{server.query_url}/api/v1/blocks", timeout=10).json()["blocks"]
+    assert len(listed) == 2 and all(b["spans"] > 0 and b["bytes"] > 0 for b in listed), listed
+    out = subprocess.run([clew_bin, "blocks", "--server", server.query_url], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    for block in listed:
+        assert block["blockId"] in out.stdout
+    spans = sum(b["spans"] for b in listed)
+    assert out.stdout.strip().splitlines()[-1].startswith(f"2 blocks, 2 traces, {spans} spans"), out.stdout

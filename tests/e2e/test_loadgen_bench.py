@@ -74,7 +74,7 @@ def test_bench_scenarios_smoke(clew_bin, tmp_path):
     run_clew(clew_bin, "bench", "query", "--spans", "5000", "--runs", "20", "--out", str(out))
     timings = json.loads((out / "query.json").read_text())["result"]
     by_id = [t for t in timings if t["name"] == "trace by id"]
-    assert [t["note"] for t in by_id] == ["from the head", "from blocks, after a flush"]
+    assert [t["note"] for t in by_id] == ["as loaded: head, and blocks cut meanwhile", "from blocks, after a flush"]
     assert all(t["supported"] and t["runs"] == 20 and t["p50_ms"] > 0 for t in by_id)
 
     run_clew(clew_bin, "bench", "freshness", "--runs", "5", "--out", str(out))

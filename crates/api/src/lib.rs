@@ -3,13 +3,15 @@
 
 mod error;
 mod native;
+mod search;
 
 use axum::Router;
 use clew_query::Query;
 
 pub use error::ApiError;
+pub use search::OPENAPI;
 
 /// Routes of the query port.
 pub fn router(query: Query) -> Router {
-    Router::new().nest("/api/v1", native::router()).with_state(query)
+    Router::new().nest("/api/v1", native::router().merge(search::router())).with_state(query)
 }

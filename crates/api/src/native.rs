@@ -11,7 +11,10 @@ use clew_query::Query;
 use crate::ApiError;
 
 pub(crate) fn router() -> Router<Query> {
-    Router::new().route("/traces/{trace_id}", get(trace_by_id)).route("/flush", post(flush))
+    Router::new()
+        .route("/traces/{trace_id}", get(trace_by_id))
+        .route("/flush", post(flush))
+        .route("/blocks", get(blocks))
 }
 
 /// Reads the tenant from `X-Scope-OrgID` (absent: the default tenant).
@@ -47,4 +50,24 @@ async fn flush(State(query): State<Query>) -> Result<Response, ApiError> {
         "walSegmentsRemoved": report.wal_segments_removed,
     });
     Ok(axum::Json(body).into_response())
+}
+
+/// `GET /api/v1/blocks`: the tenant's blocks, oldest first, with their time range, counts and sizes.
+async fn blocks(State(query): State<Query>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = tenant(&headers)?;
+    let blocks: Vec<serde_json::Value> = query
+        .blocks(&tenant)
+        .iter()
+        .map(|meta| {
+            serde_json::json!({
+                "blockId": meta.block_id,
+                "minStartUnixNano": meta.min_start_unix_nano.to_string(),
+                "maxEndUnixNano": meta.max_end_unix_nano.to_string(),
+                "traces": meta.trace_count,
+                "spans": meta.span_count,
+                "bytes": meta.spans_file.bytes + meta.traces_file.bytes,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "blocks": blocks })).into_response())
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clew_store::Storage;
 use serde::Deserialize;
 
 #[derive(clap::Args, Debug)]
@@ -59,15 +60,22 @@ pub struct ServeOptions {
     /// Bytes waiting for the log sync before new requests get UNAVAILABLE / 429 [default: 67108864]
     #[arg(long, env = "CLEW_MAX_INFLIGHT_BYTES", value_name = "BYTES")]
     pub max_inflight_bytes: Option<u64>,
-    /// Where blocks are written: a local directory [default: <data-dir>/blocks]
-    #[arg(long, env = "CLEW_STORAGE", value_name = "PATH")]
-    pub storage: Option<PathBuf>,
-    /// Cut the head into a block once it holds this many bytes [default: 134217728]
+    /// Where blocks are written: a local directory, or `s3://BUCKET/PREFIX` (credentials, region and endpoint from
+    /// the usual `AWS_*` variables, e.g. `AWS_ENDPOINT_URL` for MinIO) [default: <data-dir>/blocks]
+    #[arg(long, env = "CLEW_STORAGE", value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub storage: Option<String>,
+    /// Cut the head into a block once it holds this many bytes [default: 67108864]
     #[arg(long, env = "CLEW_BLOCK_CUT_BYTES", value_name = "BYTES")]
     pub block_cut_bytes: Option<u64>,
     /// Cut the head into a block once its oldest span is this old, in seconds [default: 300]
     #[arg(long, env = "CLEW_BLOCK_MAX_AGE_SECS", value_name = "SECONDS")]
     pub block_max_age_secs: Option<u64>,
+    /// Compaction merges blocks whose data ends in the same window of this many seconds [default: 3600]
+    #[arg(long, env = "CLEW_COMPACTION_WINDOW_SECS", value_name = "SECONDS")]
+    pub compaction_window_secs: Option<u64>,
+    /// Blocks whose data ended longer ago than this are deleted, in hours [default: 336]
+    #[arg(long, env = "CLEW_RETENTION_HOURS", value_name = "HOURS")]
+    pub retention_hours: Option<u64>,
 }
 
 /// Resolved settings for `clew serve`.
@@ -86,9 +94,11 @@ pub struct Settings {
     pub head_max_bytes: u64,
     pub wal_segment_bytes: u64,
     pub max_inflight_bytes: u64,
-    pub storage: Option<PathBuf>,
+    pub storage: Option<Storage>,
     pub block_cut_bytes: u64,
     pub block_max_age_secs: u64,
+    pub compaction_window_secs: u64,
+    pub retention_hours: u64,
 }
 
 impl Default for Settings {
@@ -108,8 +118,10 @@ impl Default for Settings {
             wal_segment_bytes: 64 * 1024 * 1024,
             max_inflight_bytes: 64 * 1024 * 1024,
             storage: None,
-            block_cut_bytes: 128 * 1024 * 1024,
+            block_cut_bytes: 64 * 1024 * 1024,
             block_max_age_secs: 300,
+            compaction_window_secs: 3600,
+            retention_hours: 336,
         }
     }
 }
@@ -120,16 +132,16 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => ServeOptions::default(),
         };
-        Ok(Self::default().apply(file).apply(args.options))
+        Self::default().apply(file)?.apply(args.options)
     }
 
     /// Overrides every setting `options` names.
-    fn apply(mut self, options: ServeOptions) -> Self {
+    fn apply(mut self, options: ServeOptions) -> anyhow::Result<Self> {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = options.$field { self.$field = v; } )* };
         }
-        if options.storage.is_some() {
-            self.storage = options.storage;
+        if let Some(storage) = &options.storage {
+            self.storage = Some(Storage::parse(storage).map_err(|e| anyhow::anyhow!("--storage: {e}"))?);
         }
         take!(
             data_dir,
@@ -146,9 +158,11 @@ impl Settings {
             wal_segment_bytes,
             max_inflight_bytes,
             block_cut_bytes,
-            block_max_age_secs
+            block_max_age_secs,
+            compaction_window_secs,
+            retention_hours
         );
-        self
+        Ok(self)
     }
 }
 
@@ -175,6 +189,21 @@ mod tests {
         assert_eq!(settings.listen, IpAddr::from([0, 0, 0, 0]));
         assert_eq!(settings.otlp_grpc_port, 4317);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn storage_is_a_local_dir_or_an_s3_url() {
+        let load = |storage: &str| {
+            let options = ServeOptions { storage: Some(storage.into()), ..Default::default() };
+            Settings::load(ServeArgs { config: None, options })
+        };
+        assert_eq!(load("/srv/blocks").unwrap().storage, Some(Storage::Local("/srv/blocks".into())));
+        let s3 = Storage::S3 { bucket: "traces".into(), prefix: "clew/prod".into() };
+        assert_eq!(load("s3://traces/clew/prod").unwrap().storage, Some(s3));
+        let err = load("s3://Bad_Bucket/x").unwrap_err().to_string();
+        assert!(err.starts_with("--storage: invalid storage"), "{err}");
+        let file: ServeOptions = toml::from_str("storage = \"s3://traces\"").unwrap();
+        assert_eq!(file.storage.as_deref(), Some("s3://traces"));
     }
 
     #[test]

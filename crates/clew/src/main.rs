@@ -1,8 +1,10 @@
 //! `clew`: the one binary of Clew. `clew serve` runs every stage; the other subcommands are clients.
 
 mod bench_cmd;
+mod blocks_cmd;
 mod config;
 mod loadgen_cmd;
+mod search_cmd;
 mod serve;
 mod sink_cmd;
 mod telemetry;
@@ -25,6 +27,10 @@ enum Command {
     Serve(config::ServeArgs),
     /// Print one trace as an indented tree: service, span name, start offset, duration and a bar.
     Trace(trace_cmd::TraceArgs),
+    /// List the blocks a server holds: time range, traces, spans, bytes.
+    Blocks(blocks_cmd::BlocksArgs),
+    /// Search traces by service, span name, attributes, kind, status and duration; prints a table.
+    Search(search_cmd::SearchArgs),
     /// Send realistic OTLP traffic to any OTLP endpoint and report throughput and latency.
     Loadgen(loadgen_cmd::LoadgenArgs),
     /// Run an end-to-end benchmark scenario (ingest, query, freshness) against fresh local servers.
@@ -35,6 +41,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any HTTP client is built (S3, `clew trace`, loadgen): reqwest's TLS has no provider of its own.
+    clew_store::install_tls_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -43,6 +51,8 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(serve::run(settings))
         }
         Command::Trace(args) => runtime()?.block_on(trace_cmd::run(args)),
+        Command::Blocks(args) => runtime()?.block_on(blocks_cmd::run(args)),
+        Command::Search(args) => runtime()?.block_on(search_cmd::run(args)),
         Command::Loadgen(args) => runtime()?.block_on(loadgen_cmd::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench_cmd::run(args)),
         Command::Sink(args) => {

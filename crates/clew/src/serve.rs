@@ -28,15 +28,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             wal_segment_bytes: settings.wal_segment_bytes,
             head_max_bytes: settings.head_max_bytes,
             max_inflight_bytes: settings.max_inflight_bytes,
-            storage_dir: settings.storage.clone(),
+            storage: settings.storage.clone(),
             block_cut_bytes: settings.block_cut_bytes,
             block_max_age: Duration::from_secs(settings.block_max_age_secs),
+            compaction_window: Duration::from_secs(settings.compaction_window_secs),
+            retention: Duration::from_secs(settings.retention_hours.saturating_mul(3600)),
+            ..StoreConfig::default()
         },
         &mut registry,
     )
     .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
-    let blocks = store.load_blocks().await.context("loading blocks")?;
-    tracing::info!(blocks, "loaded blocks");
+    let storage = store.storage();
+    store.check_storage().await.context("checking the block storage")?;
+    let blocks = store.load_blocks().await.with_context(|| format!("loading blocks from {storage}"))?;
+    tracing::info!(blocks, %storage, "loaded blocks");
     let limits = Limits {
         max_attributes_per_span: settings.max_attributes_per_span,
         max_attribute_value_bytes: settings.max_attribute_value_bytes,
@@ -74,6 +79,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }));
     }
     let cutter = tokio::spawn(cut_blocks(store.clone()));
+    let maintenance = tokio::spawn(maintain_blocks(store.clone()));
     ready.store(true, Ordering::Release);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -92,6 +98,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     cutter.abort();
+    maintenance.abort();
     store.shutdown();
     Ok(())
 }
@@ -126,5 +133,20 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+/// Compaction and retention, every half minute. Both are safe to interrupt, so shutdown just stops them.
+async fn maintain_blocks(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.compact().await {
+            tracing::error!(%err, "compaction failed; will retry");
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if let Err(err) = store.apply_retention(now.as_nanos() as u64).await {
+            tracing::error!(%err, "retention failed; will retry");
+        }
     }
 }

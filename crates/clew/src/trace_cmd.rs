@@ -159,7 +159,7 @@ fn bar(offset: u64, duration: u64, total: u64) -> String {
     format!("{}{}{}", "·".repeat(from), "█".repeat(len), " ".repeat(BAR_WIDTH - from - len))
 }
 
-fn format_duration(ns: u64) -> String {
+pub(crate) fn format_duration(ns: u64) -> String {
     match ns {
         0..1_000 => format!("{ns}ns"),
         1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),

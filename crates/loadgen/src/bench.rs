@@ -326,7 +326,7 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
     Ok(vec![
         Timing::unsupported("list services", NO_SEARCH),
         Timing::unsupported("list operations", NO_SEARCH),
-        Timing::measured("trace by id", from_head, "from the head"),
+        Timing::measured("trace by id", from_head, "as loaded: head, and blocks cut meanwhile"),
         Timing::measured("trace by id", from_blocks, "from blocks, after a flush"),
         Timing::unsupported("trace by id + time range", NO_SEARCH),
         Timing::unsupported("search by service", NO_SEARCH),

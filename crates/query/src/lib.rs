@@ -1,11 +1,13 @@
 //! Clew's read path. It answers questions about stored traces through the store's read interface; the API
 //! layers and the CLI ask here, never the store directly.
 
+pub mod search;
+
 use std::sync::Arc;
 
 use clew_model::otlp::TracesData;
 use clew_model::{Tenant, TraceId};
-use clew_store::{CutReport, Store, StoreError};
+use clew_store::{AttributeKey, AttributeValue, CutReport, Operation, SearchPage, SearchRequest, Store, StoreError};
 
 /// Query entry point over a store.
 #[derive(Clone)]
@@ -25,9 +27,45 @@ impl Query {
         Ok((!resource_spans.is_empty()).then_some(TracesData { resource_spans }))
     }
 
+    /// Traces with a span matching the request's filter, newest first, one page (see [`search::SearchParams`]
+    /// to build the request from text).
+    pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        self.store.search(tenant, request).await
+    }
+
+    /// Every service name of the tenant, sorted.
+    pub async fn services(&self, tenant: &Tenant) -> Result<Vec<String>, StoreError> {
+        self.store.services(tenant).await
+    }
+
+    /// The span names and kinds of a service, sorted.
+    pub async fn operations(&self, tenant: &Tenant, service: &str) -> Result<Vec<Operation>, StoreError> {
+        self.store.operations(tenant, service).await
+    }
+
+    /// Every span and resource attribute key, sorted.
+    pub async fn attribute_keys(&self, tenant: &Tenant) -> Result<Vec<AttributeKey>, StoreError> {
+        self.store.attribute_keys(tenant).await
+    }
+
+    /// The most frequent values of an attribute.
+    pub async fn attribute_values(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        limit: usize,
+    ) -> Result<Vec<AttributeValue>, StoreError> {
+        self.store.attribute_values(tenant, key, limit).await
+    }
+
     /// Writes everything in the head to blocks now (as the periodic cut would), e.g. before a shutdown or to
     /// measure storage.
     pub async fn flush(&self) -> Result<CutReport, StoreError> {
         self.store.cut().await
+    }
+
+    /// The tenant's blocks, oldest first.
+    pub fn blocks(&self, tenant: &Tenant) -> Vec<std::sync::Arc<clew_store::block::BlockMeta>> {
+        self.store.blocks(tenant)
     }
 }

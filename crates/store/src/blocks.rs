@@ -31,12 +31,29 @@ pub(crate) struct BlockList {
 }
 
 impl BlockList {
-    fn add(&self, tenant: &Tenant, meta: BlockMeta) {
-        self.tenants.write().entry(tenant.clone()).or_default().push(Arc::new(meta));
+    pub fn add(&self, tenant: &Tenant, meta: BlockMeta) {
+        let mut tenants = self.tenants.write();
+        let blocks = tenants.entry(tenant.clone()).or_default();
+        blocks.push(Arc::new(meta));
+        blocks.sort_by(|a, b| a.block_id.cmp(&b.block_id));
     }
 
     pub fn of(&self, tenant: &Tenant) -> Vec<Arc<BlockMeta>> {
         self.tenants.read().get(tenant).cloned().unwrap_or_default()
+    }
+
+    pub fn tenants(&self) -> Vec<Tenant> {
+        self.tenants.read().keys().cloned().collect()
+    }
+
+    pub fn remove(&self, tenant: &Tenant, block_id: &str) {
+        if let Some(blocks) = self.tenants.write().get_mut(tenant) {
+            blocks.retain(|m| m.block_id != block_id);
+        }
+    }
+
+    fn contains(&self, tenant: &Tenant, block_id: &str) -> bool {
+        self.tenants.read().get(tenant).is_some_and(|blocks| blocks.iter().any(|m| m.block_id == block_id))
     }
 }
 
@@ -81,6 +98,11 @@ impl Store {
             }
         }
         Ok(loaded)
+    }
+
+    /// The tenant's blocks, oldest first.
+    pub fn blocks(&self, tenant: &Tenant) -> Vec<Arc<BlockMeta>> {
+        self.blocks.of(tenant)
     }
 
     /// Cuts the head into blocks if it is past its size or age limit.
@@ -134,15 +156,27 @@ impl Store {
         Ok(report)
     }
 
-    async fn write_sealed(&self, sealed: &Sealed, report: &mut CutReport) -> Result<(), StoreError> {
-        let options = BlockOptions::default();
-        for tenant in sealed.tenants() {
-            let spans = BlockSpan::from_resource_spans(sealed.resource_spans(tenant));
-            let count = spans.len() as u64;
-            let meta = block::write_block(self.objects.as_ref(), tenant, spans, &options)
-                .await
-                .map_err(block_error("writing a block"))?;
-            self.blocks.add(tenant, meta);
+    async fn write_sealed(&self, sealed: &Arc<Sealed>, report: &mut CutReport) -> Result<(), StoreError> {
+        for tenant in sealed.tenants().cloned().collect::<Vec<_>>() {
+            // Decoding, sorting and compressing take seconds of CPU: keep them off the workers serving requests.
+            let (objects, sealed_part, runtime) =
+                (Arc::clone(&self.objects), Arc::clone(sealed), tokio::runtime::Handle::current());
+            let block_tenant = tenant.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let spans = BlockSpan::from_resource_spans(sealed_part.resource_spans(&block_tenant));
+                let count = spans.len() as u64;
+                let meta = runtime.block_on(block::write_block(
+                    objects.as_ref(),
+                    &block_tenant,
+                    spans,
+                    &BlockOptions::default(),
+                ));
+                meta.map(|meta| (meta, count))
+            })
+            .await
+            .map_err(|e| StoreError::Block(format!("block writer task: {e}")))?;
+            let (meta, count) = written.map_err(block_error("writing a block"))?;
+            self.blocks.add(&tenant, meta);
             report.blocks += 1;
             report.spans += count;
         }
@@ -153,10 +187,12 @@ impl Store {
     pub async fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, StoreError> {
         let mut parts = self.head.trace(tenant, trace_id);
         for meta in self.blocks.of(tenant).iter().filter(|m| m.may_contain(trace_id)) {
-            let found = block::read_trace(self.objects.as_ref(), meta, trace_id)
-                .await
-                .map_err(block_error("reading a block"))?;
-            parts.extend(found);
+            match block::read_trace(self.objects.as_ref(), meta, trace_id).await {
+                Ok(found) => parts.extend(found),
+                // Compaction or retention retired the block while it was being read: its spans are elsewhere.
+                Err(_) if !self.blocks.contains(tenant, &meta.block_id) => {}
+                Err(err) => return Err(block_error("reading a block")(err)),
+            }
         }
         Ok(without_duplicate_spans(parts))
     }
@@ -175,7 +211,7 @@ fn without_duplicate_spans(mut parts: Vec<ResourceSpans>) -> Vec<ResourceSpans> 
     parts
 }
 
-async fn delete_prefix(objects: &dyn ObjectStore, prefix: &Path) -> Result<(), StoreError> {
+pub(crate) async fn delete_prefix(objects: &dyn ObjectStore, prefix: &Path) -> Result<(), StoreError> {
     let paths: Vec<Path> = objects
         .list(Some(prefix))
         .map_ok(|meta| meta.location)

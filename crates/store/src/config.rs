@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::Storage;
+
 const MIB: u64 = 1024 * 1024;
 
 /// Where the store keeps its data and how much it may hold.
@@ -14,12 +16,18 @@ pub struct StoreConfig {
     pub head_max_bytes: u64,
     /// Bytes handed to the WAL writer but not yet synced; past it `consume` answers `SinkError::Overloaded`.
     pub max_inflight_bytes: u64,
-    /// Where blocks are written: a local directory (`None`: `data_dir/blocks`).
-    pub storage_dir: Option<PathBuf>,
+    /// Where blocks are written: a local directory or an S3 prefix (`None`: `data_dir/blocks`).
+    pub storage: Option<Storage>,
     /// The head is cut into blocks once it holds this many bytes...
     pub block_cut_bytes: u64,
     /// ...or once its oldest span arrived this long ago.
     pub block_max_age: Duration,
+    /// Blocks whose data ends in the same window of this length are merged by compaction...
+    pub compaction_window: Duration,
+    /// ...into blocks of at most about this many spans (compaction holds them in memory while merging).
+    pub compaction_max_spans: u64,
+    /// Blocks whose data ended longer ago than this are deleted.
+    pub retention: Duration,
 }
 
 impl Default for StoreConfig {
@@ -29,9 +37,12 @@ impl Default for StoreConfig {
             wal_segment_bytes: 64 * MIB,
             head_max_bytes: 1024 * MIB,
             max_inflight_bytes: 64 * MIB,
-            storage_dir: None,
-            block_cut_bytes: 128 * MIB,
+            storage: None,
+            block_cut_bytes: 64 * MIB,
             block_max_age: Duration::from_secs(300),
+            compaction_window: Duration::from_secs(3600),
+            compaction_max_spans: 400_000,
+            retention: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }

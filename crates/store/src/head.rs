@@ -200,6 +200,25 @@ impl Head {
         regroup(spans)
     }
 
+    /// Calls `visit` with each trace of the tenant (live and sealed parts separately) and its spans, decoded
+    /// and regrouped as [`Head::trace`] does. Shard locks are held only to copy the span entries.
+    pub(crate) fn for_each_trace(&self, tenant: &Tenant, mut visit: impl FnMut(&TraceId, Vec<ResourceSpans>)) {
+        let mut parts: Vec<(TraceId, Vec<HeadSpan>)> = Vec::new();
+        if let Some(tenant_head) = self.tenants.read().get(tenant).cloned() {
+            for shard in tenant_head.shards.iter() {
+                parts.extend(shard.read().iter().map(|(id, entry)| (*id, entry.spans.clone())));
+            }
+        }
+        for sealed in self.sealed.read().iter() {
+            for (_, shards) in sealed.tenants.iter().filter(|(t, _)| t == tenant) {
+                parts.extend(shards.iter().flat_map(|s| s.iter()).map(|(id, entry)| (*id, entry.spans.clone())));
+            }
+        }
+        for (id, spans) in parts {
+            visit(&id, regroup(spans));
+        }
+    }
+
     pub fn spans(&self) -> u64 {
         self.metrics.spans.get().max(0) as u64
     }

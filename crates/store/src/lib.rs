@@ -7,16 +7,25 @@
 
 pub mod block;
 mod blocks;
+mod compact;
 mod config;
 mod head;
 mod metrics;
+mod search;
+mod storage;
 mod store;
 mod wal;
 
 use std::io;
 
 pub use blocks::CutReport;
+pub use compact::{CompactReport, CompactStep};
 pub use config::StoreConfig;
+pub use search::{
+    AttrCondition, AttrOp, AttrScope, AttributeKey, AttributeValue, Literal, Operation, SearchCursor, SearchPage,
+    SearchRequest, SpanFilter, TraceSummary,
+};
+pub use storage::{Storage, install_tls_crypto_provider};
 pub use store::{Store, StoreStats};
 pub use wal::{MAGIC as WAL_MAGIC, SegmentInfo, list_segments};
 

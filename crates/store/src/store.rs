@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use clew_model::{Accepted, SinkError, SpanBatch, SpanSink};
 use futures::future::BoxFuture;
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use prometheus_client::registry::Registry;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedSemaphorePermit, RwLock as AsyncRwLock, Semaphore};
 
@@ -15,7 +14,7 @@ use crate::blocks::BlockList;
 use crate::head::{Head, Sealed};
 use crate::metrics::Metrics;
 use crate::wal::{self, Record, Wal, WalError};
-use crate::{StoreConfig, StoreError};
+use crate::{Storage, StoreConfig, StoreError};
 
 /// In-flight bytes are counted in KiB permits: `acquire_many` takes a `u32`.
 const PERMIT_BYTES: u64 = 1024;
@@ -52,6 +51,8 @@ pub struct Store {
     /// seal the head and roll the WAL at one consistent point.
     pub(crate) gate: Arc<AsyncRwLock<()>>,
     pub(crate) cut_lock: tokio::sync::Mutex<()>,
+    /// One compaction or retention pass at a time.
+    pub(crate) maintenance_lock: tokio::sync::Mutex<()>,
     /// Sealed head content whose blocks could not be written yet, with the WAL segment it reaches.
     pub(crate) unwritten: parking_lot::Mutex<Vec<(Arc<Sealed>, u64)>>,
     /// When the oldest span not yet sealed arrived.
@@ -98,12 +99,10 @@ impl Store {
             .map_err(io_err("starting the WAL writer for", &wal_dir))?;
         let inflight_permits =
             (config.max_inflight_bytes / PERMIT_BYTES).min(Semaphore::MAX_PERMITS as u64).min(u32::MAX as u64) as u32;
-        let storage_dir = config.storage_dir.clone().unwrap_or_else(|| config.data_dir.join("blocks"));
-        std::fs::create_dir_all(&storage_dir).map_err(io_err("creating", &storage_dir))?;
-        // Automatic cleanup removes the directories that deleting a block's files leaves empty.
-        let objects = LocalFileSystem::new_with_prefix(&storage_dir)
-            .map_err(|e| StoreError::Block(format!("opening {}: {e}", storage_dir.display())))?
-            .with_automatic_cleanup(true);
+        let objects = match &config.storage {
+            Some(storage) => storage.open()?,
+            None => Storage::Local(config.data_dir.join("blocks")).open()?,
+        };
         let oldest_insert = (head.spans() > 0).then(Instant::now);
         Ok(Arc::new(Store {
             config,
@@ -112,10 +111,11 @@ impl Store {
             inflight: Arc::new(Semaphore::new(inflight_permits as usize)),
             inflight_permits,
             metrics,
-            objects: Arc::new(objects),
+            objects,
             blocks: BlockList::default(),
             gate: Arc::new(AsyncRwLock::new(())),
             cut_lock: tokio::sync::Mutex::new(()),
+            maintenance_lock: tokio::sync::Mutex::new(()),
             unwritten: parking_lot::Mutex::new(Vec::new()),
             oldest_insert: parking_lot::Mutex::new(oldest_insert),
         }))

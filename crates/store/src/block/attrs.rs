@@ -75,6 +75,29 @@ pub fn scalar_type(kv: &KeyValue) -> Option<AttrType> {
     }
 }
 
+/// A borrowed attribute value, as search compares it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    Str(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    /// Bytes, arrays, key-value lists, no value.
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    pub fn of(value: Option<&'a AnyValue>) -> Self {
+        match value.and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => Self::Str(s),
+            Some(Value::IntValue(i)) => Self::Int(*i),
+            Some(Value::DoubleValue(d)) => Self::Double(*d),
+            Some(Value::BoolValue(b)) => Self::Bool(*b),
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Builds one generic attribute list column.
 #[derive(Default)]
 pub struct AttrListBuilder {
@@ -203,6 +226,32 @@ impl<'a> AttrListView<'a> {
         Ok(out)
     }
 
+    /// Indexes (for [`Self::key`] and [`Self::scalar`]) of the attributes of list `row`.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+
+    pub fn key(&self, i: usize) -> &'a str {
+        self.keys.value(i)
+    }
+
+    /// The value of attribute `i` as a scalar ([`Scalar::Other`] for anything else).
+    pub fn scalar(&self, i: usize) -> Scalar<'a> {
+        let valid = |a: &dyn Array| a.is_valid(i);
+        match ValueType::from_i8(self.types.value(i)) {
+            Some(ValueType::String) if valid(self.strs) => Scalar::Str(self.strs.value(i)),
+            Some(ValueType::Int) if valid(self.ints) => Scalar::Int(self.ints.value(i)),
+            Some(ValueType::Double) if valid(self.doubles) => Scalar::Double(self.doubles.value(i)),
+            Some(ValueType::Bool) if valid(self.bools) => Scalar::Bool(self.bools.value(i)),
+            _ => Scalar::Other,
+        }
+    }
+
+    /// The value of the first attribute named `key` in list `row`.
+    pub fn find(&self, row: usize, key: &str) -> Option<Scalar<'a>> {
+        self.range(row).find(|&i| self.keys.value(i) == key).map(|i| self.scalar(i))
+    }
+
     fn read_one(&self, i: usize) -> Result<KeyValue, BlockError> {
         let ty = ValueType::from_i8(self.types.value(i))
             .ok_or_else(|| corrupt(format!("unknown attribute type {}", self.types.value(i))))?;
@@ -306,6 +355,15 @@ impl<'a> DedicatedView<'a> {
             AttrType::Double => Self::Double(downcast(array, what)?),
             AttrType::Bool => Self::Bool(downcast(array, what)?),
         })
+    }
+
+    pub fn scalar(&self, row: usize) -> Option<Scalar<'a>> {
+        match self {
+            Self::String(a) => a.is_valid(row).then(|| Scalar::Str(a.value(row))),
+            Self::Int(a) => a.is_valid(row).then(|| Scalar::Int(a.value(row))),
+            Self::Double(a) => a.is_valid(row).then(|| Scalar::Double(a.value(row))),
+            Self::Bool(a) => a.is_valid(row).then(|| Scalar::Bool(a.value(row))),
+        }
     }
 
     pub fn get(&self, row: usize) -> Option<Value> {

@@ -44,11 +44,11 @@
 //! checked with DuckDB 1.1 and 2.0 and pyarrow). Attribute order inside a list is not kept (dedicated
 //! columns come first, then the rest sorted by key); resources and scopes are regrouped by value.
 
-mod attrs;
+pub(crate) mod attrs;
 mod filter;
 mod meta;
-mod read;
-mod schema;
+pub(crate) mod read;
+pub(crate) mod schema;
 mod write;
 
 use std::sync::Arc;

@@ -110,7 +110,7 @@ fn with_block(meta: &BlockMeta) -> impl Fn(BlockError) -> BlockError + '_ {
 }
 
 /// Footer and page index of a block file, with one read of its tail in the common case.
-async fn load_metadata(
+pub(crate) async fn load_metadata(
     store: &dyn ObjectStore,
     path: &Path,
     file: &FileMeta,
@@ -135,7 +135,7 @@ async fn load_metadata(
 }
 
 /// Runs a push decoder to the end, fetching what it asks for.
-async fn decode(
+pub(crate) async fn decode(
     store: &dyn ObjectStore,
     path: &Path,
     mut decoder: ParquetPushDecoder,

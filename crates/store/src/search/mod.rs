@@ -1,0 +1,263 @@
+//! Trace search: span predicates evaluated over the head and the blocks of a tenant.
+//!
+//! A trace matches when one of its spans satisfies every condition of the [`SpanFilter`] (like TraceQL's
+//! `{ a && b }`). Results are trace summaries over the whole trace (head and every block holding part of it),
+//! ordered by (start time, trace id) descending, one page at a time after an optional [`SearchCursor`].
+
+mod blocks;
+mod filter;
+mod head;
+mod list;
+
+use std::collections::{BTreeSet, HashMap};
+
+use base64::Engine;
+use clew_model::{Tenant, TraceId};
+
+pub use filter::{AttrCondition, AttrOp, Literal, SpanFilter};
+pub use list::{AttrScope, AttributeKey, AttributeValue, Operation};
+
+use crate::{Store, StoreError};
+
+/// What to search for, and which page.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub filter: SpanFilter,
+    /// Bounds (inclusive) on the trace's start time.
+    pub start_min_unix_nano: Option<u64>,
+    pub start_max_unix_nano: Option<u64>,
+    pub limit: usize,
+    /// Continue strictly after this trace (in result order).
+    pub after: Option<SearchCursor>,
+}
+
+/// A position in the result order: (start time, trace id), both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SearchCursor {
+    pub start_unix_nano: u64,
+    pub trace_id: TraceId,
+}
+
+impl SearchCursor {
+    /// URL-safe base64 of the start time (8 bytes, big endian) and the trace id.
+    pub fn encode(&self) -> String {
+        let mut bytes = self.start_unix_nano.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.trace_id.0);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        if bytes.len() != 24 {
+            return None;
+        }
+        let start_unix_nano = u64::from_be_bytes(bytes[..8].try_into().ok()?);
+        let trace_id = TraceId(bytes[8..].try_into().ok()?);
+        Some(Self { start_unix_nano, trace_id })
+    }
+}
+
+/// One trace found: a summary of the whole trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceSummary {
+    pub trace_id: TraceId,
+    pub root_service: String,
+    pub root_name: String,
+    pub start_unix_nano: u64,
+    pub duration_nanos: u64,
+    pub span_count: u64,
+    pub error_count: u64,
+    /// Sorted.
+    pub services: Vec<String>,
+    /// Spans that satisfied the filter.
+    pub matched_spans: u64,
+}
+
+/// One page of results, and where the next one starts (`None`: this is the last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    pub traces: Vec<TraceSummary>,
+    pub next: Option<SearchCursor>,
+}
+
+/// Facts about a trace gathered from its parts (head, blocks).
+#[derive(Debug, Clone)]
+pub(crate) struct TraceAcc {
+    start: u64,
+    end: u64,
+    spans: u64,
+    errors: u64,
+    services: BTreeSet<String>,
+    /// The earliest span without a parent: (start, service, name).
+    root: Option<(u64, String, String)>,
+    /// The earliest span seen, for traces without a root.
+    earliest: Option<(u64, String, String)>,
+    matched: u64,
+}
+
+impl Default for TraceAcc {
+    fn default() -> Self {
+        Self {
+            start: u64::MAX,
+            end: 0,
+            spans: 0,
+            errors: 0,
+            services: BTreeSet::new(),
+            root: None,
+            earliest: None,
+            matched: 0,
+        }
+    }
+}
+
+fn keep_earliest(slot: &mut Option<(u64, String, String)>, start: u64, service: &str, name: &str) {
+    if slot.as_ref().is_none_or(|(s, _, _)| start < *s) {
+        *slot = Some((start, service.to_owned(), name.to_owned()));
+    }
+}
+
+impl TraceAcc {
+    /// Adds a span's share of the summary.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_span(&mut self, start: u64, end: u64, service: &str, name: &str, is_root: bool, error: bool) {
+        self.start = self.start.min(start);
+        self.end = self.end.max(end);
+        self.spans += 1;
+        self.errors += error as u64;
+        if !service.is_empty() {
+            self.services.insert(service.to_owned());
+        }
+        if is_root {
+            keep_earliest(&mut self.root, start, service, name);
+        }
+        keep_earliest(&mut self.earliest, start, service, name);
+    }
+
+    /// Only the earliest-span fallback (from rows seen while scanning a block whose summary is read elsewhere).
+    pub(crate) fn note_earliest(&mut self, start: u64, service: &str, name: &str) {
+        keep_earliest(&mut self.earliest, start, service, name);
+    }
+
+    fn merge(&mut self, other: TraceAcc) {
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.spans += other.spans;
+        self.errors += other.errors;
+        self.services.extend(other.services);
+        if let Some((s, svc, name)) = other.root {
+            keep_earliest(&mut self.root, s, &svc, &name);
+        }
+        if let Some((s, svc, name)) = other.earliest {
+            keep_earliest(&mut self.earliest, s, &svc, &name);
+        }
+        self.matched += other.matched;
+    }
+
+    fn summary(self, trace_id: TraceId) -> TraceSummary {
+        let (_, root_service, root_name) = self.root.or(self.earliest).unwrap_or_default();
+        let start = if self.start == u64::MAX { 0 } else { self.start };
+        TraceSummary {
+            trace_id,
+            root_service,
+            root_name,
+            start_unix_nano: start,
+            duration_nanos: self.end.saturating_sub(start),
+            span_count: self.spans,
+            error_count: self.errors,
+            services: self.services.into_iter().collect(),
+            matched_spans: self.matched,
+        }
+    }
+}
+
+/// Trace id → what is known of it.
+pub(crate) type Traces = HashMap<TraceId, TraceAcc>;
+
+fn merge_into(all: &mut Traces, part: Traces) {
+    for (id, acc) in part {
+        match all.get_mut(&id) {
+            Some(existing) => existing.merge(acc),
+            None => {
+                all.insert(id, acc);
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Searches the tenant's traces (head and blocks), newest first.
+    pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        let filter = &request.filter;
+        // 1. Which traces have a matching span, and how many.
+        let mut matched: HashMap<TraceId, u64> = HashMap::new();
+        let mut head_parts: Traces = HashMap::new();
+        head::scan(&self.head, tenant, filter, &mut matched, &mut head_parts);
+        let metas = self.blocks.of(tenant);
+        let mut block_hints: Traces = HashMap::new();
+        for meta in &metas {
+            blocks::scan(self.objects.as_ref(), meta, request, &mut matched, &mut block_hints)
+                .await
+                .map_err(|e| StoreError::Block(format!("searching block {}: {e}", meta.block_id)))?;
+        }
+        if matched.is_empty() {
+            return Ok(SearchPage::default());
+        }
+
+        // 2. Whole-trace summaries: head parts, plus traces.parquet rows of every block that may hold them.
+        let mut traces: Traces = HashMap::new();
+        for id in matched.keys() {
+            if let Some(part) = head_parts.remove(id) {
+                traces.insert(*id, part);
+            }
+        }
+        for id in matched.keys() {
+            if !traces.contains_key(id) {
+                let part = self.head.trace(tenant, id);
+                if !part.is_empty() {
+                    traces.insert(*id, head::summarise(&part));
+                }
+            }
+        }
+        for meta in &metas {
+            let ids: Vec<TraceId> = matched.keys().filter(|id| meta.may_contain(id)).copied().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let parts = blocks::summaries(self.objects.as_ref(), meta, &ids)
+                .await
+                .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
+            merge_into(&mut traces, parts);
+        }
+        for (id, hint) in block_hints {
+            if let Some(acc) = traces.get_mut(&id)
+                && let Some((s, svc, name)) = hint.earliest
+            {
+                acc.note_earliest(s, &svc, &name);
+            }
+        }
+
+        // 3. Bounds, order, page.
+        let mut found: Vec<TraceSummary> = traces
+            .into_iter()
+            .filter_map(|(id, mut acc)| {
+                acc.matched = *matched.get(&id)?;
+                Some(acc.summary(id))
+            })
+            .filter(|t| request.start_min_unix_nano.is_none_or(|min| t.start_unix_nano >= min))
+            .filter(|t| request.start_max_unix_nano.is_none_or(|max| t.start_unix_nano <= max))
+            .filter(|t| {
+                request.after.is_none_or(|after| {
+                    SearchCursor { start_unix_nano: t.start_unix_nano, trace_id: t.trace_id } < after
+                })
+            })
+            .collect();
+        found.sort_by_key(|t| std::cmp::Reverse((t.start_unix_nano, t.trace_id)));
+        let limit = request.limit.max(1);
+        let next = (found.len() > limit).then(|| {
+            let last = &found[limit - 1];
+            SearchCursor { start_unix_nano: last.start_unix_nano, trace_id: last.trace_id }
+        });
+        found.truncate(limit);
+        Ok(SearchPage { traces: found, next })
+    }
+}
