@@ -77,6 +77,14 @@ def test_bench_scenarios_smoke(clew_bin, tmp_path):
     assert [t["note"] for t in by_id] == ["as loaded: head, and blocks cut meanwhile", "from blocks, after a flush"]
     assert all(t["supported"] and t["runs"] == 20 and t["p50_ms"] > 0 for t in by_id)
 
+    searches = {t["name"]: t for t in timings if t["name"] != "trace by id"}
+    for name in ["list services", "list operations", "search by service", "search by operation", "search by duration",
+                 "search by time range", "search by one attribute", "search by all filters"]:
+        assert searches[name]["supported"] and searches[name]["runs"] == 20, searches[name]
+    assert searches["list services"]["note"].endswith("; 10 results"), searches["list services"]
+    assert not searches["search by service"]["note"].endswith("; 0 results"), searches["search by service"]
+
     run_clew(clew_bin, "bench", "freshness", "--runs", "5", "--out", str(out))
     freshness = json.loads((out / "freshness.json").read_text())["result"]
-    assert freshness[0]["supported"] and freshness[0]["runs"] == 5
+    assert [t["name"] for t in freshness] == ["acknowledged → trace by id", "acknowledged → search"]
+    assert all(t["supported"] and t["runs"] == 5 for t in freshness)

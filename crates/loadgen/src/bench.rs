@@ -301,8 +301,6 @@ impl Timing {
     }
 }
 
-const NO_SEARCH: &str = "not supported yet: search arrives with the blocks-and-search issue";
-
 /// `query`: loads `jaeger-ch` data, then times each query at least `runs` times.
 pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, BenchError> {
     let data_dir = config.work_dir.join("query-data");
@@ -323,19 +321,61 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
     let from_head = time_trace_by_id(&server, &ids, runs).await?;
     flush(&server).await?;
     let from_blocks = time_trace_by_id(&server, &ids, runs).await?;
-    Ok(vec![
-        Timing::unsupported("list services", NO_SEARCH),
-        Timing::unsupported("list operations", NO_SEARCH),
+
+    // The searches of Jaeger's ClickHouse benchmark, each returning up to 1,000 traces, over the flushed blocks.
+    let now = crate::profiles::WorkloadConfig::now() / 1_000_000_000;
+    let day_ago = now - 86_400;
+    let api = format!("{}/api/v1", server.query);
+    let searches = [
+        ("list services", format!("{api}/services")),
+        ("list operations", format!("{api}/services/frontend/operations")),
+        ("search by service", format!("{api}/search?service=frontend&limit=1000")),
+        ("search by operation", format!("{api}/search?service=frontend&name=GET%20/frontend/items/0&limit=1000")),
+        ("search by duration", format!("{api}/search?minDuration=10ms&maxDuration=20ms&limit=1000")),
+        ("search by time range", format!("{api}/search?start={day_ago}&end={now}&limit=1000")),
+        ("search by one attribute", format!("{api}/search?attr=app.attr_07%3Dvalue-0123&limit=1000")),
+        (
+            "search by all filters",
+            format!(
+                "{api}/search?service=frontend&name=GET%20/frontend/items/0&attr=app.attr_07%3Dvalue-0123\
+                 &minDuration=1ms&start={}&end={now}&limit=1000",
+                now - 10 * 86_400
+            ),
+        ),
+    ];
+    let mut timings = vec![
         Timing::measured("trace by id", from_head, "as loaded: head, and blocks cut meanwhile"),
         Timing::measured("trace by id", from_blocks, "from blocks, after a flush"),
-        Timing::unsupported("trace by id + time range", NO_SEARCH),
-        Timing::unsupported("search by service", NO_SEARCH),
-        Timing::unsupported("search by operation", NO_SEARCH),
-        Timing::unsupported("search by duration", NO_SEARCH),
-        Timing::unsupported("search by time range", NO_SEARCH),
-        Timing::unsupported("search by one attribute", NO_SEARCH),
-        Timing::unsupported("search by all filters", NO_SEARCH),
-    ])
+        Timing::unsupported("trace by id + time range", "not supported yet: trace by id takes no time range"),
+    ];
+    for (name, url) in searches {
+        let (samples, found) = time_get(&url, runs).await?;
+        timings.push(Timing::measured(name, samples, &format!("from blocks; {found} results")));
+    }
+    Ok(timings)
+}
+
+/// Times `runs` GETs of one URL; returns the samples and how many traces (or names) the answer held.
+async fn time_get(url: &str, runs: usize) -> Result<(Vec<f64>, usize), BenchError> {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(runs);
+    let mut found = 0;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let response = client.get(url).send().await.map_err(|e| BenchError::Setup(format!("{url}: {e}")))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| BenchError::Setup(format!("{url}: {e}")))?;
+        samples.push(started.elapsed().as_secs_f64() * 1e3);
+        if !status.is_success() {
+            return Err(BenchError::Setup(format!("{url} answered {status}: {}", String::from_utf8_lossy(&body))));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        found = ["traces", "services", "operations"]
+            .iter()
+            .find_map(|key| value.get(key).and_then(|v| v.as_array()).map(Vec::len))
+            .unwrap_or(0);
+    }
+    Ok((samples, found))
 }
 
 /// Times `runs` trace-by-id requests over ids spread through the loaded data; every one must be found.
@@ -360,13 +400,13 @@ async fn time_trace_by_id(server: &ServerProcess, ids: &[String], runs: usize) -
     Ok(samples)
 }
 
-/// `freshness`: time from an acknowledged export to the trace being returned.
+/// `freshness`: time from an acknowledged export to the trace being returned by id and found by search.
 pub async fn freshness(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, BenchError> {
     let data_dir = config.work_dir.join("freshness-data");
     let _ = std::fs::remove_dir_all(&data_dir);
     let server = ServerProcess::start(&config.clew, &data_dir, false, &[])?;
     let client = reqwest::Client::new();
-    let mut samples = Vec::with_capacity(runs);
+    let (mut by_id, mut by_search) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for i in 0..runs.max(1) {
         let ids_path = config.work_dir.join("freshness-id.txt");
         let mut load = load_config(config, &server.otlp_grpc);
@@ -379,32 +419,45 @@ pub async fn freshness(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>,
         load.ids_out = Some(ids_path.clone());
         run(load).await?;
         let acknowledged = Instant::now();
-        let id = std::fs::read_to_string(&ids_path)?.split_whitespace().next().unwrap_or_default().to_string();
-        let deadline = acknowledged + Duration::from_secs(30);
-        loop {
-            let found = client
-                .get(format!("{}/api/v1/traces/{id}", server.query))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if found {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(BenchError::Setup(format!("trace {id} not readable 30 s after acknowledgement")));
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        samples.push(acknowledged.elapsed().as_secs_f64() * 1e3);
+        let line = std::fs::read_to_string(&ids_path)?;
+        let mut fields = line.split_whitespace();
+        let id = fields.next().unwrap_or_default().to_string();
+        let start_s: u64 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0) / 1_000_000_000;
+        let by_id_url = format!("{}/api/v1/traces/{id}", server.query);
+        let search_url = format!("{}/api/v1/search?start={}&end={}&limit=1000", server.query, start_s, start_s + 1);
+        let found_by_id = |body: &[u8]| !body.is_empty();
+        let found_by_search = |body: &[u8]| String::from_utf8_lossy(body).contains(&id);
+        // Both from the same acknowledgement: the search time is an upper bound (it starts after the first poll).
+        by_id.push(poll_until(&client, &by_id_url, acknowledged, found_by_id).await?);
+        by_search.push(poll_until(&client, &search_url, acknowledged, found_by_search).await?);
     }
     Ok(vec![
-        Timing::measured(
-            "acknowledged → trace by id",
-            samples,
-            "includes writing the ids file and one HTTP round trip",
-        ),
-        Timing::unsupported("acknowledged → search", NO_SEARCH),
+        Timing::measured("acknowledged → trace by id", by_id, "includes one HTTP round trip"),
+        Timing::measured("acknowledged → search", by_search, "search by time range; includes the round trips"),
     ])
+}
+
+/// Polls `url` until it answers 200 with a body that `found` accepts; returns the milliseconds since `since`.
+async fn poll_until(
+    client: &reqwest::Client,
+    url: &str,
+    since: Instant,
+    found: impl Fn(&[u8]) -> bool,
+) -> Result<f64, BenchError> {
+    let deadline = since + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+            && let Ok(body) = response.bytes().await
+            && found(&body)
+        {
+            return Ok(since.elapsed().as_secs_f64() * 1e3);
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Setup(format!("{url} did not find the trace 30 s after acknowledgement")));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 pub fn timings_markdown(title: &str, timings: &[Timing]) -> String {
