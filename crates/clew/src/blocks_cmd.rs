@@ -1,6 +1,6 @@
 //! `clew blocks`: the blocks a Clew server holds for a tenant, as a table.
 
-use anyhow::{Context, bail};
+use crate::api_client;
 use serde::Deserialize;
 
 #[derive(clap::Args, Debug)]
@@ -30,18 +30,7 @@ struct Block {
 }
 
 pub async fn run(args: BlocksArgs) -> anyhow::Result<()> {
-    let url = format!("{}/api/v1/blocks", args.server.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().get(&url);
-    if let Some(tenant) = &args.tenant {
-        request = request.header("X-Scope-OrgID", tenant);
-    }
-    let response = request.send().await.with_context(|| format!("requesting {url}"))?;
-    let status = response.status();
-    let body = response.bytes().await.context("reading the response")?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    let list: BlockList = serde_json::from_slice(&body).context("decoding the block list")?;
+    let list: BlockList = api_client::get_json(&args.server, "/api/v1/blocks", args.tenant.as_deref()).await?;
     print!("{}", render(&list.blocks));
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `clew`: the one binary of Clew. `clew serve` runs every stage; the other subcommands are clients.
 
+mod api_client;
 mod bench_cmd;
 mod blocks_cmd;
 mod config;

@@ -1,6 +1,6 @@
 //! `clew search`: asks a Clew server for traces matching span conditions and prints them as a table.
 
-use anyhow::{Context, bail};
+use crate::api_client;
 use serde::Deserialize;
 
 use crate::trace_cmd::format_duration;
@@ -88,18 +88,8 @@ fn query_string(args: &SearchArgs) -> String {
 }
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let url = format!("{}/api/v1/search?{}", args.server.trim_end_matches('/'), query_string(&args));
-    let mut request = reqwest::Client::new().get(&url);
-    if let Some(tenant) = &args.tenant {
-        request = request.header("X-Scope-OrgID", tenant);
-    }
-    let response = request.send().await.with_context(|| format!("requesting {url}"))?;
-    let status = response.status();
-    let body = response.bytes().await.context("reading the response")?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    let result: SearchResult = serde_json::from_slice(&body).context("decoding the search result")?;
+    let path = format!("/api/v1/search?{}", query_string(&args));
+    let result: SearchResult = api_client::get_json(&args.server, &path, args.tenant.as_deref()).await?;
     print!("{}", render(&result));
     Ok(())
 }

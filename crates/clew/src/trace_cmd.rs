@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::api_client;
 use clew_model::otlp::{Span, TracesData, status};
 use clew_model::{TraceId, service_name};
 
@@ -27,18 +29,8 @@ const BAR_WIDTH: usize = 40;
 
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     let id = TraceId::parse_hex(&args.id).with_context(|| format!("invalid trace id {:?}", args.id))?;
-    let url = format!("{}/api/v1/traces/{id}", args.server.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().get(&url);
-    if let Some(tenant) = &args.tenant {
-        request = request.header("X-Scope-OrgID", tenant);
-    }
-    let response = request.send().await.with_context(|| format!("requesting {url}"))?;
-    let status = response.status();
-    let body = response.bytes().await.context("reading the response")?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    let trace: TracesData = serde_json::from_slice(&body).context("decoding the trace")?;
+    let trace: TracesData =
+        api_client::get_json(&args.server, &format!("/api/v1/traces/{id}"), args.tenant.as_deref()).await?;
     let color = !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     print!("{}", render(&id, &trace, color));
     Ok(())
