@@ -95,3 +95,22 @@ def test_blocks_command_lists_what_was_cut(server, clew_bin):
         assert block["blockId"] in out.stdout
     spans = sum(b["spans"] for b in listed)
     assert out.stdout.strip().splitlines()[-1].startswith(f"2 blocks, 2 traces, {spans} spans"), out.stdout
+
+
+def test_trace_by_id_time_window_skips_blocks_outside_it(server):
+    tid = rand_trace_id()
+    req = rich_request(tid)
+    assert_full_success(send(server, req, "grpc"), "export")
+    server._session.post(f"{server.query_url}/api/v1/flush", timeout=30).raise_for_status()
+    starts = [s.start_time_unix_nano for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    first_s = min(starts) // 1_000_000_000
+    url = f"{server.query_url}/api/v1/traces/{tid.hex()}"
+    inside = server._session.get(url, params={"start": first_s - 60, "end": "2200-01-01T00:00:00Z"}, timeout=10)
+    assert inside.status_code == 200, inside.text
+    assert_same_spans(otlp_json_to_proto(inside.json()), req)
+    # A window long before the trace reads no block, and the head is empty after the flush.
+    before = server._session.get(url, params={"start": 1, "end": 2}, timeout=10)
+    assert before.status_code == 404, before.text
+    for bad in ({"start": "yesterday"}, {"start": 10, "end": 5}):
+        r = server._session.get(url, params=bad, timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["message"], (bad, r.text)

@@ -78,7 +78,7 @@ def test_bench_scenarios_smoke(clew_bin, tmp_path):
     assert all(t["supported"] and t["runs"] == 20 and t["p50_ms"] > 0 for t in by_id)
 
     searches = {t["name"]: t for t in timings if t["name"] != "trace by id"}
-    for name in ["list services", "list operations", "search by service", "search by operation", "search by duration",
+    for name in ["trace by id + time range", "list services", "list operations", "search by service", "search by operation", "search by duration",
                  "search by time range", "search by one attribute", "search by all filters"]:
         assert searches[name]["supported"] and searches[name]["runs"] == 20, searches[name]
     assert searches["list services"]["note"].endswith("; 10 results"), searches["list services"]

@@ -23,17 +23,46 @@ pub(crate) fn tenant(headers: &HeaderMap) -> Result<Tenant, ApiError> {
     Tenant::from_header(value).map_err(|err| ApiError::bad_request(format!("invalid X-Scope-OrgID header: {err}")))
 }
 
-/// `GET /api/v1/traces/{id}`: the trace as OTLP JSON (`{"resourceSpans": [...]}`), the same encoding OTLP/HTTP
-/// uses, so any OTLP tool can read it.
+/// Optional time window of trace by id, as Tempo's: unix seconds or RFC 3339.
+#[derive(serde::Deserialize)]
+pub(crate) struct TimeWindow {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl TimeWindow {
+    /// Both bounds in Unix nanoseconds (a missing one is open), or `None` without any.
+    fn parse(&self) -> Result<Option<(u64, u64)>, ApiError> {
+        let bound = |name: &str, value: &Option<String>, open: u64| match value {
+            None => Ok(open),
+            Some(text) => {
+                clew_query::search::parse_time(text).map_err(|err| ApiError::bad_request(format!("{name}: {err}")))
+            }
+        };
+        if self.start.is_none() && self.end.is_none() {
+            return Ok(None);
+        }
+        let (from, to) = (bound("start", &self.start, 0)?, bound("end", &self.end, u64::MAX)?);
+        if from > to {
+            return Err(ApiError::bad_request("start is after end"));
+        }
+        Ok(Some((from, to)))
+    }
+}
+
+/// `GET /api/v1/traces/{id}[?start=&end=]`: the trace as OTLP JSON (`{"resourceSpans": [...]}`), the same
+/// encoding OTLP/HTTP uses, so any OTLP tool can read it. A time window skips the blocks outside it.
 async fn trace_by_id(
     State(query): State<Query>,
     Path(trace_id): Path<String>,
+    axum::extract::Query(window): axum::extract::Query<TimeWindow>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&headers)?;
     let id = TraceId::parse_hex(&trace_id).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let window = window.parse()?;
     let trace = query
-        .trace_by_id(&tenant, &id)
+        .trace_by_id_within(&tenant, &id, window)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("trace {id} not found")))?;

@@ -283,10 +283,6 @@ pub struct Timing {
 }
 
 impl Timing {
-    fn unsupported(name: &str, why: &str) -> Self {
-        Self { name: name.into(), supported: false, runs: 0, p50_ms: f64::NAN, p99_ms: f64::NAN, note: why.into() }
-    }
-
     fn measured(name: &str, mut samples_ms: Vec<f64>, note: &str) -> Self {
         samples_ms.sort_by(f64::total_cmp);
         let pick = |q: f64| samples_ms[((samples_ms.len() - 1) as f64 * q).round() as usize];
@@ -314,13 +310,18 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
     if report.acknowledged_spans == 0 {
         return Err(BenchError::Setup(format!("loading failed: {}", report.summary())));
     }
-    let ids: Vec<String> = std::fs::read_to_string(&ids_path)?
+    // (trace id, start in Unix seconds) per line.
+    let ids: Vec<(String, u64)> = std::fs::read_to_string(&ids_path)?
         .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            Some((fields.next()?.to_string(), fields.next()?.parse::<u64>().ok()? / 1_000_000_000))
+        })
         .collect();
-    let from_head = time_trace_by_id(&server, &ids, runs).await?;
+    let from_head = time_trace_by_id(&server, &ids, runs, false).await?;
     flush(&server).await?;
-    let from_blocks = time_trace_by_id(&server, &ids, runs).await?;
+    let from_blocks = time_trace_by_id(&server, &ids, runs, false).await?;
+    let within_hour = time_trace_by_id(&server, &ids, runs, true).await?;
 
     // The searches of Jaeger's ClickHouse benchmark, each returning up to 1,000 traces, over the flushed blocks.
     let now = crate::profiles::WorkloadConfig::now() / 1_000_000_000;
@@ -346,7 +347,7 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
     let mut timings = vec![
         Timing::measured("trace by id", from_head, "as loaded: head, and blocks cut meanwhile"),
         Timing::measured("trace by id", from_blocks, "from blocks, after a flush"),
-        Timing::unsupported("trace by id + time range", "not supported yet: trace by id takes no time range"),
+        Timing::measured("trace by id + time range", within_hour, "from blocks; start ± 1 h"),
     ];
     for (name, url) in searches {
         let (samples, found) = time_get(&url, runs).await?;
@@ -378,15 +379,22 @@ async fn time_get(url: &str, runs: usize) -> Result<(Vec<f64>, usize), BenchErro
     Ok((samples, found))
 }
 
-/// Times `runs` trace-by-id requests over ids spread through the loaded data; every one must be found.
-async fn time_trace_by_id(server: &ServerProcess, ids: &[String], runs: usize) -> Result<Vec<f64>, BenchError> {
+/// Times `runs` trace-by-id requests over ids spread through the loaded data, with a time window of an hour
+/// around each trace's start when `windowed`; every one must be found.
+async fn time_trace_by_id(
+    server: &ServerProcess,
+    ids: &[(String, u64)],
+    runs: usize,
+    windowed: bool,
+) -> Result<Vec<f64>, BenchError> {
     let client = reqwest::Client::new();
     let mut samples = Vec::with_capacity(runs);
     for i in 0..runs.max(1) {
-        let id = &ids[(i * 7919) % ids.len()];
+        let (id, start) = &ids[(i * 7919) % ids.len()];
+        let window = if windowed { format!("?start={}&end={}", start - 3600, start + 3600) } else { String::new() };
         let started = Instant::now();
         let response = client
-            .get(format!("{}/api/v1/traces/{id}", server.query))
+            .get(format!("{}/api/v1/traces/{id}{window}", server.query))
             .send()
             .await
             .map_err(|e| BenchError::Setup(format!("trace by id: {e}")))?;

@@ -23,7 +23,17 @@ impl Query {
     /// The whole trace as OTLP `TracesData` (head and blocks merged, duplicates removed), or `None` when no
     /// span of it is stored for this tenant.
     pub async fn trace_by_id(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Option<TracesData>, StoreError> {
-        let resource_spans = self.store.trace(tenant, trace_id).await?;
+        self.trace_by_id_within(tenant, trace_id, None).await
+    }
+
+    /// [`Query::trace_by_id`] reading only blocks whose data overlaps `window` (Unix nanoseconds, inclusive).
+    pub async fn trace_by_id_within(
+        &self,
+        tenant: &Tenant,
+        trace_id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<Option<TracesData>, StoreError> {
+        let resource_spans = self.store.trace_within(tenant, trace_id, window).await?;
         Ok((!resource_spans.is_empty()).then_some(TracesData { resource_spans }))
     }
 

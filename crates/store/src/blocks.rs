@@ -185,8 +185,21 @@ impl Store {
 
     /// All spans of a trace for this tenant, from the head and every block that may hold it, without duplicates.
     pub async fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, StoreError> {
+        self.trace_within(tenant, trace_id, None).await
+    }
+
+    /// [`Store::trace`], reading only the blocks whose data overlaps `window` (inclusive Unix nanoseconds, as
+    /// Tempo's `start`/`end`); the head is always read.
+    pub async fn trace_within(
+        &self,
+        tenant: &Tenant,
+        trace_id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<Vec<ResourceSpans>, StoreError> {
+        let overlaps =
+            |m: &BlockMeta| window.is_none_or(|(from, to)| m.max_end_unix_nano >= from && m.min_start_unix_nano <= to);
         let mut parts = self.head.trace(tenant, trace_id);
-        for meta in self.blocks.of(tenant).iter().filter(|m| m.may_contain(trace_id)) {
+        for meta in self.blocks.of(tenant).iter().filter(|m| overlaps(m) && m.may_contain(trace_id)) {
             match block::read_trace(self.objects.as_ref(), meta, trace_id).await {
                 Ok(found) => parts.extend(found),
                 // Compaction or retention retired the block while it was being read: its spans are elsewhere.
