@@ -71,6 +71,12 @@ def test_bench_scenarios_smoke(clew_bin, tmp_path):
     assert 0 < ingest["block_bytes_per_span"] < ingest["wal_bytes_per_span"], "blocks are smaller than the log"
     assert "durable ingest" in (out / "ingest.md").read_text()
 
+    http_out = tmp_path / "bench-http"
+    run_clew(clew_bin, "bench", "ingest", "--spans", "5000", "--protocol", "http/protobuf", "--out", str(http_out))
+    over_http = json.loads((http_out / "ingest.json").read_text())["result"]
+    assert over_http["acknowledged_spans"] == 5000 and over_http["sink_load"]["acknowledged_spans"] == 5000
+    assert over_http["load"]["protocol"] == "http-protobuf"
+
     run_clew(clew_bin, "bench", "query", "--spans", "5000", "--runs", "20", "--out", str(out))
     timings = json.loads((out / "query.json").read_text())["result"]
     by_id = [t for t in timings if t["name"] == "trace by id"]

@@ -10,9 +10,10 @@ use clew_loadgen::{Profile, Protocol};
 pub struct BenchArgs {
     /// ingest, query or freshness.
     pub scenario: Scenario,
-    /// Spans to send (query: spans loaded before timing).
-    #[arg(long, default_value_t = 1_000_000)]
-    pub spans: u64,
+    /// Spans to send (query: spans loaded before timing) [default: ingest 1,000,000; query 10,000,000, i.e.
+    /// 1M jaeger-ch traces, as Jaeger's published benchmark]
+    #[arg(long)]
+    pub spans: Option<u64>,
     #[arg(long, default_value = "jaeger-ch")]
     pub profile: Profile,
     #[arg(long, default_value = "grpc")]
@@ -43,7 +44,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = BenchConfig {
         clew: std::env::current_exe().context("locating the clew binary")?,
         work_dir: args.out.clone(),
-        spans: args.spans,
+        spans: args.spans.unwrap_or(match args.scenario {
+            Scenario::Query => 10_000_000,
+            Scenario::Ingest | Scenario::Freshness => 1_000_000,
+        }),
         profile: args.profile,
         protocol: args.protocol,
         concurrency: args.concurrency,
