@@ -119,15 +119,8 @@ pub enum LoadError {
 /// What one sender saw.
 struct WorkerResult {
     latency_us: Histogram<u64>,
-    requests: u64,
-    failed_requests: u64,
-    sent: u64,
-    acknowledged: u64,
-    rejected: u64,
-    failed: u64,
+    counts: Counts,
     traces: Vec<SentTrace>,
-    acknowledged_traces: u64,
-    first_error: Option<String>,
 }
 
 /// Spreads sends over time for a target rate: each request takes the next slot in a shared schedule.
@@ -172,16 +165,10 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         tasks.push(tokio::spawn(async move {
             let mut result = WorkerResult {
                 latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
-                requests: 0,
-                failed_requests: 0,
-                sent: 0,
-                acknowledged: 0,
-                rejected: 0,
-                failed: 0,
+                counts: Counts::default(),
                 traces: Vec::new(),
-                acknowledged_traces: 0,
-                first_error: None,
             };
+            let counts = &mut result.counts;
             while deadline.is_none_or(|d| Instant::now() < d) {
                 let Some(request) = workload.next_request(batch_spans) else { break };
                 if let Some(pacer) = &pacer {
@@ -190,21 +177,21 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
                 let sent_at = Instant::now();
                 let outcome = sender.send(request.body, tenant.as_deref()).await;
                 let _ = result.latency_us.record(sent_at.elapsed().as_micros().max(1) as u64);
-                result.requests += 1;
-                result.sent += request.spans as u64;
+                counts.requests += 1;
+                counts.sent += request.spans as u64;
                 match outcome {
                     Outcome::Acknowledged { rejected } => {
-                        result.acknowledged += (request.spans as u64).saturating_sub(rejected);
-                        result.rejected += rejected;
-                        result.acknowledged_traces += request.traces.len() as u64;
+                        counts.acknowledged += (request.spans as u64).saturating_sub(rejected);
+                        counts.rejected += rejected;
+                        counts.acknowledged_traces += request.traces.len() as u64;
                         if keep_ids {
                             result.traces.extend(request.traces);
                         }
                     }
                     Outcome::Failed(err) => {
-                        result.failed_requests += 1;
-                        result.failed += request.spans as u64;
-                        result.first_error.get_or_insert(err);
+                        counts.failed_requests += 1;
+                        counts.failed += request.spans as u64;
+                        counts.first_error.get_or_insert(err);
                     }
                 }
                 progress.inc(request.spans as u64);
@@ -214,12 +201,12 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     }
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
-    let mut total = WorkerTotals::default();
+    let mut total = Counts::default();
     let mut traces = Vec::new();
     for task in tasks {
         let result = task.await.map_err(|e| LoadError::Task(e.to_string()))?;
         let _ = latency.add(&result.latency_us);
-        total.add(&result);
+        total.add(&result.counts);
         traces.extend(result.traces);
     }
     progress.finish_and_clear();
@@ -246,8 +233,9 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     })
 }
 
+/// Request and span counts, per sender and summed.
 #[derive(Default)]
-struct WorkerTotals {
+struct Counts {
     requests: u64,
     failed_requests: u64,
     sent: u64,
@@ -258,8 +246,8 @@ struct WorkerTotals {
     first_error: Option<String>,
 }
 
-impl WorkerTotals {
-    fn add(&mut self, r: &WorkerResult) {
+impl Counts {
+    fn add(&mut self, r: &Counts) {
         self.requests += r.requests;
         self.failed_requests += r.failed_requests;
         self.sent += r.sent;

@@ -109,6 +109,19 @@ fn with_block(meta: &BlockMeta) -> impl Fn(BlockError) -> BlockError + '_ {
     }
 }
 
+/// A projection of the top-level columns whose names are in `wanted` (a struct or list column comes whole).
+pub(crate) fn project_columns(metadata: &ParquetMetaData, wanted: &std::collections::HashSet<&str>) -> ProjectionMask {
+    let schema_descr = metadata.file_metadata().schema_descr_ptr();
+    let roots = schema_descr
+        .root_schema()
+        .get_fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted.contains(f.name()))
+        .map(|(i, _)| i);
+    ProjectionMask::roots(&schema_descr, roots)
+}
+
 /// Footer and page index of a block file, with one read of its tail in the common case.
 pub(crate) async fn load_metadata(
     store: &dyn ObjectStore,

@@ -8,7 +8,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use clew_model::TraceId;
 use object_store::ObjectStore;
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 
@@ -129,17 +128,9 @@ pub(super) async fn scan(
             });
         }
     }
-    let schema_descr = metadata.file_metadata().schema_descr_ptr();
-    let roots: Vec<usize> = schema_descr
-        .root_schema()
-        .get_fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| wanted.contains(f.name()))
-        .map(|(i, _)| i)
-        .collect();
+    let projection = crate::block::read::project_columns(&metadata, &wanted);
     let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
-        .with_projection(ProjectionMask::roots(&schema_descr, roots))
+        .with_projection(projection)
         .with_row_groups(row_groups)
         .with_batch_size(BATCH_ROWS)
         .build()?;

@@ -9,7 +9,6 @@ use arrow_array::{Array, Int32Array, RecordBatch, StringArray};
 use clew_model::otlp::{KeyValue, ResourceSpans};
 use clew_model::{Tenant, service_name};
 use object_store::ObjectStore;
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 
@@ -71,17 +70,9 @@ async fn read_columns(
     }
     let path = meta.path(SPANS_FILE);
     let metadata = Arc::new(load_metadata(store, &path, &meta.spans_file, PageIndexPolicy::Skip).await?);
-    let schema_descr = metadata.file_metadata().schema_descr_ptr();
-    let roots: Vec<usize> = schema_descr
-        .root_schema()
-        .get_fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| wanted.contains(f.name()))
-        .map(|(i, _)| i)
-        .collect();
+    let projection = crate::block::read::project_columns(&metadata, wanted);
     let mut builder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
-        .with_projection(ProjectionMask::roots(&schema_descr, roots))
+        .with_projection(projection)
         .with_batch_size(8 * 1024);
     if let Some(row_groups) = row_groups {
         if row_groups.iter().any(|&rg| rg >= metadata.num_row_groups()) {
