@@ -55,6 +55,7 @@ PORT_FLAGS = {
     "http": "--otlp-http-port",
     "zipkin": "--zipkin-port",
     "query": "--query-port",
+    "tempo": "--tempo-port",
     "telemetry": "--telemetry-port",
 }
 
@@ -226,6 +227,10 @@ class ClewServer:
     @property
     def query_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['query']}"
+
+    @property
+    def tempo_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['tempo']}"
 
     @property
     def telemetry_url(self) -> str:

@@ -4,12 +4,14 @@
 mod error;
 mod native;
 mod search;
+mod tempo;
 
 use axum::Router;
 use clew_query::Query;
 
 pub use error::ApiError;
 pub use search::OPENAPI;
+pub use tempo::router as tempo_router;
 
 /// Routes of the query port.
 pub fn router(query: Query) -> Router {

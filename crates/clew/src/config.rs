@@ -39,6 +39,9 @@ pub struct ServeOptions {
     /// Query API port (`/api/v1/...`) [default: 16686]
     #[arg(long, env = "CLEW_QUERY_PORT", value_name = "PORT")]
     pub query_port: Option<u16>,
+    /// Grafana Tempo HTTP API port (`/api/traces/{id}`, `/api/search`, ...) [default: 3200]
+    #[arg(long, env = "CLEW_TEMPO_PORT", value_name = "PORT")]
+    pub tempo_port: Option<u16>,
     /// Clew's own metrics and health port (`/metrics`, `/health`, `/ready`) [default: 8888]
     #[arg(long, env = "CLEW_TELEMETRY_PORT", value_name = "PORT")]
     pub telemetry_port: Option<u16>,
@@ -87,6 +90,7 @@ pub struct Settings {
     pub otlp_http_port: u16,
     pub zipkin_port: u16,
     pub query_port: u16,
+    pub tempo_port: u16,
     pub telemetry_port: u16,
     pub max_request_bytes: usize,
     pub max_attributes_per_span: usize,
@@ -110,6 +114,7 @@ impl Default for Settings {
             otlp_http_port: 4318,
             zipkin_port: 9411,
             query_port: 16686,
+            tempo_port: 3200,
             telemetry_port: 8888,
             max_request_bytes: 64 * 1024 * 1024,
             max_attributes_per_span: 256,
@@ -150,6 +155,7 @@ impl Settings {
             otlp_http_port,
             zipkin_port,
             query_port,
+            tempo_port,
             telemetry_port,
             max_request_bytes,
             max_attributes_per_span,

@@ -59,7 +59,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ("OTLP gRPC", settings.otlp_grpc_port, receivers.otlp_grpc_router()),
         ("OTLP HTTP", settings.otlp_http_port, receivers.otlp_http_router()),
         ("Zipkin", settings.zipkin_port, receivers.zipkin_router()),
-        ("query API", settings.query_port, clew_api::router(query)),
+        ("query API", settings.query_port, clew_api::router(query.clone())),
+        ("Tempo API", settings.tempo_port, clew_api::tempo_router(query)),
         ("telemetry", settings.telemetry_port, telemetry::router(Arc::new(registry), ready.clone())),
     ];
     let (stop, stopped) = watch::channel(false);
