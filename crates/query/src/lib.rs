@@ -37,6 +37,17 @@ impl Query {
         Ok((!resource_spans.is_empty()).then_some(TracesData { resource_spans }))
     }
 
+    /// Several whole traces at once (each block read once for all of them); ids with no span stored are absent.
+    pub async fn traces_within(
+        &self,
+        tenant: &Tenant,
+        trace_ids: &[TraceId],
+        window: Option<(u64, u64)>,
+    ) -> Result<std::collections::HashMap<TraceId, TracesData>, StoreError> {
+        let found = self.store.traces_within(tenant, trace_ids, window).await?;
+        Ok(found.into_iter().map(|(id, resource_spans)| (id, TracesData { resource_spans })).collect())
+    }
+
     /// Traces with a span matching the request's filter, newest first, one page (see [`search::SearchParams`]
     /// to build the request from text).
     pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {

@@ -211,6 +211,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// [`Store::trace_within`] for several traces at once: each block is read once for all of them. Traces
+    /// with no span stored are absent from the result.
+    pub async fn traces_within(
+        &self,
+        tenant: &Tenant,
+        trace_ids: &[TraceId],
+        window: Option<(u64, u64)>,
+    ) -> Result<HashMap<TraceId, Vec<ResourceSpans>>, StoreError> {
+        let overlaps =
+            |m: &BlockMeta| window.is_none_or(|(from, to)| m.max_end_unix_nano >= from && m.min_start_unix_nano <= to);
+        let mut parts: HashMap<TraceId, Vec<ResourceSpans>> = HashMap::new();
+        for id in trace_ids {
+            let head = self.head.trace(tenant, id);
+            if !head.is_empty() {
+                parts.insert(*id, head);
+            }
+        }
+        for meta in self.blocks.of(tenant).iter().filter(|m| overlaps(m)) {
+            match block::read_traces(self.objects.as_ref(), meta, trace_ids).await {
+                Ok(found) => {
+                    for (id, spans) in found {
+                        parts.entry(id).or_default().extend(spans);
+                    }
+                }
+                // Compaction or retention retired the block while it was being read: its spans are elsewhere.
+                Err(_) if !self.blocks.contains(tenant, &meta.block_id) => {}
+                Err(err) => return Err(block_error("reading a block")(err)),
+            }
+        }
+        Ok(parts.into_iter().map(|(id, spans)| (id, without_duplicate_spans(spans))).collect())
+    }
+}
+
 /// Keeps the first copy of each span id (a span can be both in a block and, after a crash, in the head).
 fn without_duplicate_spans(mut parts: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
     let mut seen = HashSet::new();

@@ -355,3 +355,33 @@ async fn listings_cover_head_and_blocks() {
     let values = store.attribute_values(&tenant, "rare", 10).await.unwrap();
     assert_eq!(values, vec![AttributeValue { value: "x".into(), count: 1 }]);
 }
+
+#[tokio::test]
+async fn many_traces_at_once_match_one_by_one_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated(dir.path()).await;
+    let tenant = Tenant::default();
+    // Traces from the first block, the second, the head, one split (31), and one that does not exist.
+    let ids: Vec<TraceId> = [1, 5, 10, 11, 19, 22, 30, 31, 999].into_iter().map(trace_id).collect();
+    let many = store.traces_within(&tenant, &ids, None).await.unwrap();
+    assert_eq!(many.len(), 8, "every stored trace and only those");
+    for id in &ids {
+        let one = store.trace(&tenant, id).await.unwrap();
+        let count = |rs: &[ResourceSpans]| rs.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum::<usize>();
+        match many.get(id) {
+            None => assert!(one.is_empty(), "trace {id} missing"),
+            Some(found) => {
+                assert_eq!(count(found), 2, "trace {id}: root and child");
+                let mut a: Vec<Span> =
+                    found.iter().flat_map(|r| &r.scope_spans).flat_map(|s| s.spans.clone()).collect();
+                let mut b: Vec<Span> = one.iter().flat_map(|r| &r.scope_spans).flat_map(|s| s.spans.clone()).collect();
+                a.sort_by(|x, y| x.span_id.cmp(&y.span_id));
+                b.sort_by(|x, y| x.span_id.cmp(&y.span_id));
+                assert_eq!(a, b, "trace {id}");
+            }
+        }
+    }
+    // A window before every trace reads no block; the head is still read.
+    let early = store.traces_within(&tenant, &ids, Some((0, BASE))).await.unwrap();
+    assert!(early.keys().all(|id| [22, 30, 31].map(trace_id).contains(id)), "{:?}", early.keys());
+}

@@ -216,6 +216,24 @@ pub async fn read_trace(
     Ok(regroup(spans))
 }
 
+/// [`read_trace`] for several traces in one pass over the block; traces the block lacks are absent.
+pub async fn read_traces(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    trace_ids: &[TraceId],
+) -> Result<std::collections::HashMap<TraceId, Vec<ResourceSpans>>, BlockError> {
+    let candidates: Vec<TraceId> = trace_ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
+    if candidates.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut by_trace: std::collections::HashMap<TraceId, Vec<BlockSpan>> = Default::default();
+    for span in read::read_traces_spans(store, meta, &candidates).await? {
+        let Some(id) = TraceId::from_slice(&span.span.trace_id) else { continue };
+        by_trace.entry(id).or_default().push(span);
+    }
+    Ok(by_trace.into_iter().map(|(id, spans)| (id, regroup(spans))).collect())
+}
+
 /// Every span of the block, in block order (trace id, start time, span id). Spans of one resource and scope
 /// (by value) share their `Arc`s.
 pub async fn read_all(store: &dyn ObjectStore, meta: &BlockMeta) -> Result<Vec<BlockSpan>, BlockError> {

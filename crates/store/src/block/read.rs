@@ -185,8 +185,20 @@ pub async fn read_trace_spans(
     meta: &BlockMeta,
     trace_id: &TraceId,
 ) -> Result<Vec<BlockSpan>, BlockError> {
+    read_traces_spans(store, meta, std::slice::from_ref(trace_id)).await
+}
+
+/// The spans of several traces in one pass over the block: only the row groups and pages whose trace-id
+/// ranges hold one of the ids are read, and a row filter on the trace id keeps only their rows.
+pub async fn read_traces_spans(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    trace_ids: &[TraceId],
+) -> Result<Vec<BlockSpan>, BlockError> {
     check_version(meta)?;
-    let row_groups = meta.row_groups_for(trace_id);
+    let mut row_groups: Vec<usize> = trace_ids.iter().flat_map(|id| meta.row_groups_for(id)).collect();
+    row_groups.sort_unstable();
+    row_groups.dedup();
     if row_groups.is_empty() {
         return Ok(Vec::new());
     }
@@ -210,16 +222,19 @@ pub async fn read_trace_spans(
         .ok_or_else(|| BlockError::Corrupt { block: meta.block_id.clone(), reason: "no trace_id column".into() })?;
     let selections: Vec<RowGroupSelection> = row_groups
         .iter()
-        .map(|&rg| RowGroupSelection::new(rg, pages_with(&metadata, rg, trace_column, trace_id)))
+        .map(|&rg| RowGroupSelection::new(rg, pages_with(&metadata, rg, trace_column, trace_ids)))
         .filter(|s| s.selection().is_none_or(|sel| sel.selects_any()))
         .collect();
     if selections.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted = trace_id.0;
+    let wanted: std::collections::HashSet<[u8; 16]> = trace_ids.iter().map(|id| id.0).collect();
     let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(&schema_descr, [trace_column]), move |batch| {
         let ids = batch.column(0).as_fixed_size_binary();
-        Ok(BooleanArray::from_iter(ids.iter().map(|id| Some(id == Some(&wanted[..])))))
+        Ok(BooleanArray::from_iter(
+            ids.iter()
+                .map(|id| Some(id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| wanted.contains(&id)))),
+        ))
     });
     let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
         .with_row_group_selections(selections)
@@ -234,9 +249,9 @@ pub async fn read_trace_spans(
     Ok(spans)
 }
 
-/// The rows of pages of `column` in row group `rg` whose min/max range holds the id; `None` (all rows) when
+/// The rows of pages of `column` in row group `rg` whose min/max range holds one of the ids; `None` (all rows) when
 /// the file has no page index.
-fn pages_with(metadata: &ParquetMetaData, rg: usize, column: usize, id: &TraceId) -> Option<RowSelection> {
+fn pages_with(metadata: &ParquetMetaData, rg: usize, column: usize, ids: &[TraceId]) -> Option<RowSelection> {
     let page_index = metadata.page_index_for_row_group(rg);
     let (ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(index), Some(offsets)) =
         (page_index.column_index(column)?, page_index.offset_index(column))
@@ -250,7 +265,7 @@ fn pages_with(metadata: &ParquetMetaData, rg: usize, column: usize, id: &TraceId
         let first = location.first_row_index as usize;
         let end = locations.get(page + 1).map_or(rows, |next| next.first_row_index as usize);
         let may_hold = match (index.min_value(page), index.max_value(page)) {
-            (Some(min), Some(max)) => min <= &id.0[..] && &id.0[..] <= max,
+            (Some(min), Some(max)) => ids.iter().any(|id| min <= &id.0[..] && &id.0[..] <= max),
             _ => true,
         };
         let count = end.saturating_sub(first);

@@ -5,9 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_array::{
+    Array, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
 use clew_model::TraceId;
 use object_store::ObjectStore;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 
@@ -207,6 +211,39 @@ enum Lookup<'a> {
     Service,
 }
 
+/// Lowers `starts` of the given traces to their start in this block, reading only the id and start columns
+/// of `traces.parquet`.
+pub(super) async fn starts(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    ids: &HashSet<TraceId>,
+    starts: &mut HashMap<TraceId, u64>,
+) -> Result<(), BlockError> {
+    let path = meta.path(TRACES_FILE);
+    let metadata = Arc::new(load_metadata(store, &path, &meta.traces_file, PageIndexPolicy::Skip).await?);
+    let projection = crate::block::read::project_columns(&metadata, &[schema::TRACE_ID, schema::START].into());
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
+        .with_projection(projection)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    decode(store, &path, decoder, |batch| {
+        let trace_id = batch
+            .column_by_name(schema::TRACE_ID)
+            .ok_or_else(|| corrupt("traces.parquet lacks trace_id".into()))?
+            .as_fixed_size_binary();
+        let start: &UInt64Array = column(&batch, schema::START)?;
+        for row in 0..batch.num_rows() {
+            let Some(id) = TraceId::from_slice(trace_id.value(row)) else { continue };
+            if ids.contains(&id) {
+                let s = start.value(row);
+                starts.entry(id).and_modify(|e| *e = (*e).min(s)).or_insert(s);
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Summaries of the given traces' parts in this block, from `traces.parquet`.
 pub(super) async fn summaries(
     store: &dyn ObjectStore,
@@ -216,7 +253,21 @@ pub(super) async fn summaries(
     let wanted: HashSet<&TraceId> = ids.iter().collect();
     let path = meta.path(TRACES_FILE);
     let metadata = Arc::new(load_metadata(store, &path, &meta.traces_file, PageIndexPolicy::Skip).await?);
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?.with_batch_size(BATCH_ROWS).build()?;
+    // Only rows of the wanted traces are decoded past the id column (the services lists are the costly part).
+    let id_column = ProjectionMask::columns(metadata.file_metadata().schema_descr(), [schema::TRACE_ID]);
+    let keys: HashSet<[u8; 16]> = ids.iter().map(|id| id.0).collect();
+    let predicate = ArrowPredicateFn::new(id_column, move |batch| {
+        let column = batch.column(0).as_fixed_size_binary();
+        Ok(BooleanArray::from_iter(
+            column
+                .iter()
+                .map(|id| Some(id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| keys.contains(&id)))),
+        ))
+    });
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
     let mut out: Traces = HashMap::new();
     decode(store, &path, decoder, |batch| {
         let trace_id = batch

@@ -9,7 +9,7 @@ mod filter;
 mod head;
 mod list;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use base64::Engine;
 use clew_model::{Tenant, TraceId};
@@ -203,23 +203,60 @@ impl Store {
             return Ok(SearchPage::default());
         }
 
-        // 2. Whole-trace summaries: head parts, plus traces.parquet rows of every block that may hold them.
-        let mut traces: Traces = HashMap::new();
-        for id in matched.keys() {
-            if let Some(part) = head_parts.remove(id) {
-                traces.insert(*id, part);
-            }
+        // 2. The order key of every match, its true start (the earliest of its parts), read cheaply: head parts
+        //    and the start column of traces.parquet. Only the page's traces are then summarised in full.
+        let mut starts: HashMap<TraceId, u64> = HashMap::with_capacity(matched.len());
+        for (id, part) in &head_parts {
+            starts.insert(*id, part.start);
         }
         for id in matched.keys() {
-            if !traces.contains_key(id) {
+            if !starts.contains_key(id) {
                 let part = self.head.trace(tenant, id);
                 if !part.is_empty() {
-                    traces.insert(*id, head::summarise(&part));
+                    let acc = head::summarise(&part);
+                    starts.insert(*id, acc.start);
+                    head_parts.insert(*id, acc);
                 }
             }
         }
         for meta in &metas {
-            let ids: Vec<TraceId> = matched.keys().filter(|id| meta.may_contain(id)).copied().collect();
+            let ids: HashSet<TraceId> = matched.keys().filter(|id| meta.may_contain(id)).copied().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            blocks::starts(self.objects.as_ref(), meta, &ids, &mut starts)
+                .await
+                .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
+        }
+
+        // 3. Bounds, order, page.
+        let mut ranked: Vec<SearchCursor> = starts
+            .into_iter()
+            .map(|(trace_id, start_unix_nano)| SearchCursor { start_unix_nano, trace_id })
+            .filter(|c| request.start_min_unix_nano.is_none_or(|min| c.start_unix_nano >= min))
+            .filter(|c| request.start_max_unix_nano.is_none_or(|max| c.start_unix_nano <= max))
+            .filter(|c| request.after.is_none_or(|after| *c < after))
+            .collect();
+        let limit = request.limit.max(1);
+        if ranked.len() > limit + 1 {
+            ranked.select_nth_unstable_by(limit, |a, b| b.cmp(a));
+            ranked.truncate(limit + 1);
+        }
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        let next = (ranked.len() > limit).then(|| ranked[limit - 1]);
+        ranked.truncate(limit);
+
+        // 4. Whole-trace summaries of the page: head parts, plus traces.parquet rows of every block that may
+        //    hold them.
+        let page: Vec<TraceId> = ranked.iter().map(|c| c.trace_id).collect();
+        let mut traces: Traces = HashMap::with_capacity(page.len());
+        for id in &page {
+            if let Some(part) = head_parts.remove(id) {
+                traces.insert(*id, part);
+            }
+        }
+        for meta in &metas {
+            let ids: Vec<TraceId> = page.iter().filter(|id| meta.may_contain(id)).copied().collect();
             if ids.is_empty() {
                 continue;
             }
@@ -235,29 +272,14 @@ impl Store {
                 acc.note_earliest(s, &svc, &name);
             }
         }
-
-        // 3. Bounds, order, page.
-        let mut found: Vec<TraceSummary> = traces
-            .into_iter()
-            .filter_map(|(id, mut acc)| {
-                acc.matched = *matched.get(&id)?;
-                Some(acc.summary(id))
-            })
-            .filter(|t| request.start_min_unix_nano.is_none_or(|min| t.start_unix_nano >= min))
-            .filter(|t| request.start_max_unix_nano.is_none_or(|max| t.start_unix_nano <= max))
-            .filter(|t| {
-                request.after.is_none_or(|after| {
-                    SearchCursor { start_unix_nano: t.start_unix_nano, trace_id: t.trace_id } < after
-                })
+        let found: Vec<TraceSummary> = page
+            .iter()
+            .filter_map(|id| {
+                let mut acc = traces.remove(id)?;
+                acc.matched = *matched.get(id)?;
+                Some(acc.summary(*id))
             })
             .collect();
-        found.sort_by_key(|t| std::cmp::Reverse((t.start_unix_nano, t.trace_id)));
-        let limit = request.limit.max(1);
-        let next = (found.len() > limit).then(|| {
-            let last = &found[limit - 1];
-            SearchCursor { start_unix_nano: last.start_unix_nano, trace_id: last.trace_id }
-        });
-        found.truncate(limit);
         Ok(SearchPage { traces: found, next })
     }
 }
