@@ -185,6 +185,23 @@ impl Head {
         self.metrics.bytes.inc_by((per_span * count) as i64);
     }
 
+    /// Forgets traces (dropped by sampling). Parts already sealed for a cut are on their way into a block and
+    /// stay.
+    pub fn remove(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
+        let Some(tenant_head) = self.tenants.read().get(tenant).cloned() else { return };
+        let (mut spans, mut traces, mut bytes) = (0i64, 0i64, 0i64);
+        for id in trace_ids {
+            if let Some(entry) = tenant_head.shards[shard_of(id)].write().remove(id) {
+                spans += entry.spans.len() as i64;
+                traces += 1;
+                bytes += entry.bytes as i64;
+            }
+        }
+        self.metrics.spans.dec_by(spans);
+        self.metrics.traces.dec_by(traces);
+        self.metrics.bytes.dec_by(bytes);
+    }
+
     /// The trace's spans regrouped into the resources and scopes they arrived with, in arrival order of
     /// those groups; spans inside a scope sorted by (start time, span id). Empty if the head lacks the trace.
     pub fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<ResourceSpans> {

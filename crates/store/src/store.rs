@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink};
+use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceId};
 use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use prometheus_client::registry::Registry;
@@ -170,6 +170,20 @@ impl Store {
         let inflight = InFlight { head: Arc::clone(&self.head), batch, permit, _gate: gate };
         Waiting { ack, inflight: Some(inflight) }.wait().await?;
         Ok(Accepted::all())
+    }
+
+    /// Forgets traces that sampling decided not to keep: out of the head now, and a record in the write-ahead
+    /// log so a replay forgets them too. Spans already in a block (or being cut into one) stay. Not waiting for
+    /// the record's sync is safe: losing it only keeps the trace.
+    pub fn drop_traces(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
+        if trace_ids.is_empty() {
+            return;
+        }
+        self.head.remove(tenant, trace_ids);
+        match Record::encode_drop(tenant, trace_ids) {
+            Ok(record) => drop(self.wal.submit(record)),
+            Err(err) => tracing::warn!(%err, "cannot log dropped traces"),
+        }
     }
 
     fn inflight_bytes(&self) -> u64 {

@@ -347,3 +347,36 @@ fn metrics_are_registered_under_their_names() {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }
 }
+
+async fn spans(store: &Store, n: u32) -> usize {
+    let rs = store.trace(&tenant("single-tenant"), &trace_id(n)).await.unwrap();
+    rs.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+}
+
+#[tokio::test]
+async fn dropped_traces_leave_the_head_and_stay_dropped_after_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("single-tenant");
+    {
+        let store = open(config(dir.path()));
+        for n in 1..=3 {
+            store.consume(batch("single-tenant", n)).await.unwrap();
+        }
+        store.drop_traces(&t, &[trace_id(2), trace_id(99)]);
+        assert_eq!((spans(&store, 1).await, spans(&store, 2).await, spans(&store, 3).await), (3, 0, 3));
+        // A late part of the dropped trace comes back until it is dropped again.
+        store.consume(batch("single-tenant", 2)).await.unwrap();
+        assert_eq!(spans(&store, 2).await, 3);
+        store.drop_traces(&t, &[trace_id(2)]);
+        // A later sync carries the drop records along with this batch.
+        store.consume(batch("single-tenant", 4)).await.unwrap();
+        store.shutdown();
+    }
+    let store = open(config(dir.path()));
+    assert_eq!((spans(&store, 1).await, spans(&store, 2).await, spans(&store, 4).await), (3, 0, 3));
+    // Other tenants are untouched by a drop.
+    store.consume(batch("team-b", 2)).await.unwrap();
+    store.drop_traces(&t, &[trace_id(2)]);
+    let other = store.trace(&tenant("team-b"), &trace_id(2)).await.unwrap();
+    assert_eq!(other.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum::<usize>(), 3);
+}

@@ -3,13 +3,15 @@
 //! Layout: `data_dir/wal/{seq:020}.wal` segments, each opening with [`MAGIC`] and followed by records
 //! `[u32 LE payload length][u32 LE crc32c(payload)][payload]`. A v1 payload is
 //! `[u8 1][u16 LE tenant length][tenant utf-8][protobuf ExportTraceServiceRequest]`, one per `consume` call.
+//! A v2 payload records traces that sampling dropped, so that replay drops them again:
+//! `[u8 2][u16 LE tenant length][tenant utf-8][16-byte trace id]*`.
 
 mod replay;
 mod segment;
 mod writer;
 
 use bytes::Bytes;
-use clew_model::{SpanBatch, Tenant};
+use clew_model::{SpanBatch, Tenant, TraceId};
 
 pub(crate) use replay::replay;
 pub use segment::{SegmentInfo, list_segments};
@@ -23,6 +25,7 @@ pub(crate) const RECORD_HEADER: usize = 8;
 /// A larger length can only be corruption: no request comes near it.
 pub(crate) const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const PAYLOAD_VERSION: u8 = 1;
+const PAYLOAD_DROP: u8 = 2;
 
 /// A complete record, header included, ready to be appended to a segment.
 pub(crate) struct Record(pub Vec<u8>);
@@ -31,14 +34,27 @@ impl Record {
     /// Encodes a batch as one record: the request bytes as received, behind the tenant. Runs on the caller's
     /// task, so copying and checksumming spread over all cores instead of piling up on the writer thread.
     pub fn encode(tenant: &Tenant, request: &[u8]) -> Result<Self, String> {
+        Self::with_payload(PAYLOAD_VERSION, tenant, &[request])
+    }
+
+    /// Encodes the ids of traces dropped by sampling.
+    pub fn encode_drop(tenant: &Tenant, trace_ids: &[TraceId]) -> Result<Self, String> {
+        let ids: Vec<&[u8]> = trace_ids.iter().map(|id| &id.0[..]).collect();
+        Self::with_payload(PAYLOAD_DROP, tenant, &ids)
+    }
+
+    fn with_payload(kind: u8, tenant: &Tenant, body: &[&[u8]]) -> Result<Self, String> {
         let tenant = tenant.as_str().as_bytes();
         let tenant_len = u16::try_from(tenant.len()).map_err(|_| format!("tenant id of {} bytes", tenant.len()))?;
-        let mut buf = Vec::with_capacity(RECORD_HEADER + 3 + tenant.len() + request.len());
+        let body_len: usize = body.iter().map(|part| part.len()).sum();
+        let mut buf = Vec::with_capacity(RECORD_HEADER + 3 + tenant.len() + body_len);
         buf.extend_from_slice(&[0; RECORD_HEADER]);
-        buf.push(PAYLOAD_VERSION);
+        buf.push(kind);
         buf.extend_from_slice(&tenant_len.to_le_bytes());
         buf.extend_from_slice(tenant);
-        buf.extend_from_slice(request);
+        for part in body {
+            buf.extend_from_slice(part);
+        }
         let payload_len = buf.len() - RECORD_HEADER;
         if payload_len > MAX_PAYLOAD {
             return Err(format!("batch of {payload_len} bytes exceeds the WAL record limit of {MAX_PAYLOAD}"));
@@ -54,21 +70,36 @@ impl Record {
     }
 }
 
-/// Decodes a record payload (after its header) into the batch it holds.
-pub(crate) fn decode_payload(payload: &[u8]) -> Result<SpanBatch, String> {
-    let (&version, rest) = payload.split_first().ok_or("empty payload")?;
-    if version != PAYLOAD_VERSION {
-        return Err(format!("unknown payload version {version}"));
+/// What a record holds.
+pub(crate) enum Entry {
+    Batch(SpanBatch),
+    /// Traces that sampling dropped after their spans were logged.
+    Dropped(Tenant, Vec<TraceId>),
+}
+
+/// Decodes a record payload (after its header).
+pub(crate) fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
+    let (&kind, rest) = payload.split_first().ok_or("empty payload")?;
+    if kind != PAYLOAD_VERSION && kind != PAYLOAD_DROP {
+        return Err(format!("unknown payload version {kind}"));
     }
     let (len, rest) = rest.split_first_chunk::<2>().ok_or("payload too short for a tenant length")?;
     let len = u16::from_le_bytes(*len) as usize;
     if rest.len() < len {
         return Err("payload too short for its tenant id".into());
     }
-    let (tenant, proto) = rest.split_at(len);
+    let (tenant, body) = rest.split_at(len);
     let tenant = std::str::from_utf8(tenant).map_err(|_| "tenant id is not utf-8".to_string())?;
     let tenant = Tenant::parse(tenant).map_err(|e| format!("bad tenant id: {e}"))?;
-    SpanBatch::from_protobuf(tenant, Bytes::copy_from_slice(proto)).map_err(|e| format!("protobuf: {e}"))
+    if kind == PAYLOAD_DROP {
+        if !body.len().is_multiple_of(16) {
+            return Err(format!("dropped-traces record of {} bytes is not a list of trace ids", body.len()));
+        }
+        let ids = body.chunks_exact(16).filter_map(TraceId::from_slice).collect();
+        return Ok(Entry::Dropped(tenant, ids));
+    }
+    let batch = SpanBatch::from_protobuf(tenant, Bytes::copy_from_slice(body)).map_err(|e| format!("protobuf: {e}"))?;
+    Ok(Entry::Batch(batch))
 }
 
 #[cfg(test)]
@@ -106,14 +137,31 @@ mod tests {
         assert_eq!(&bytes[11..17], b"team-a");
         assert_eq!(&bytes[17..], &request[..], "payload is the request as received");
 
-        let batch = decode_payload(&bytes[8..]).unwrap();
+        let Entry::Batch(batch) = decode_payload(&bytes[8..]).unwrap() else { panic!("not a batch") };
         assert_eq!(batch.tenant, tenant);
         assert_eq!(batch.decode().unwrap(), rs);
     }
 
     #[test]
+    fn dropped_traces_round_trip() {
+        let tenant = Tenant::parse("team-a").unwrap();
+        let ids = [TraceId([1; 16]), TraceId([2; 16])];
+        let record = Record::encode_drop(&tenant, &ids).unwrap();
+        assert_eq!(record.0[8], 2);
+        let Entry::Dropped(t, got) = decode_payload(&record.0[8..]).unwrap() else { panic!("not a drop") };
+        assert_eq!((t, got), (tenant, ids.to_vec()));
+    }
+
+    #[test]
     fn bad_payloads_are_errors_not_panics() {
-        for payload in [&[][..], &[2, 0, 0], &[1, 5, 0, b'a'], &[1, 1, 0, b'/'], &[1, 1, 0, b'a', 0xff, 0xff]] {
+        for payload in [
+            &[][..],
+            &[3, 0, 0],
+            &[2, 1, 0, b'a', 1, 2],
+            &[1, 5, 0, b'a'],
+            &[1, 1, 0, b'/'],
+            &[1, 1, 0, b'a', 0xff, 0xff],
+        ] {
             assert!(decode_payload(payload).is_err(), "{payload:?}");
         }
     }

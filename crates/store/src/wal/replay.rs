@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use super::segment::{SegmentInfo, list_segments};
-use super::{MAGIC, MAX_PAYLOAD, RECORD_HEADER, decode_payload};
+use super::{Entry, MAGIC, MAX_PAYLOAD, RECORD_HEADER, decode_payload};
 use crate::head::Head;
 
 /// What replay found, after repairs.
@@ -97,7 +97,8 @@ fn read_segment(segment: &SegmentInfo, head: &Head, records: &mut u64) -> io::Re
             return damage(offset, "checksum mismatch".into());
         }
         match decode_payload(&payload) {
-            Ok(batch) => head.insert(batch),
+            Ok(Entry::Batch(batch)) => head.insert(batch),
+            Ok(Entry::Dropped(tenant, ids)) => head.remove(&tenant, &ids),
             Err(reason) => return damage(offset, format!("undecodable payload: {reason}")),
         }
         *records += 1;
