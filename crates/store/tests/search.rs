@@ -385,3 +385,26 @@ async fn many_traces_at_once_match_one_by_one_reads() {
     let early = store.traces_within(&tenant, &ids, Some((0, BASE))).await.unwrap();
     assert!(early.keys().all(|id| [22, 30, 31].map(trace_id).contains(id)), "{:?}", early.keys());
 }
+
+#[tokio::test]
+async fn scoped_conditions_look_only_in_their_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated(dir.path()).await;
+    let cond = |c: &str| vec![AttrCondition::parse(c).unwrap()];
+    let span = |c: &str| request(SpanFilter { span_attrs: cond(c), ..Default::default() });
+    let resource = |c: &str| request(SpanFilter { resource_attrs: cond(c), ..Default::default() });
+    // `region` is a span attribute, `deployment` and `service.name` resource attributes.
+    assert_eq!(ids(&store, &span("region=eu-west")).await, expected(|n| region(n) == "eu-west"));
+    assert_eq!(ids(&store, &resource("region=eu-west")).await, Vec::<TraceId>::new());
+    assert_eq!(ids(&store, &resource("deployment=staging")).await, expected(|n| n > 15));
+    assert_eq!(ids(&store, &span("deployment=staging")).await, Vec::<TraceId>::new());
+    assert_eq!(ids(&store, &resource("service.name=svc-1")).await, expected(|n| n % 3 == 1));
+    assert_eq!(ids(&store, &span("service.name=svc-1")).await, Vec::<TraceId>::new());
+    // Scoped and unscoped conditions hold on the same span.
+    let both = SpanFilter {
+        span_attrs: cond("http.status_code=500"),
+        resource_attrs: cond("deployment=prod"),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store, &request(both)).await, expected(|n| n % 5 == 0 && n <= 15));
+}

@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::{SearchRequest, SpanFilter, TraceAcc, Traces};
+use super::{AttrScope, SearchRequest, SpanFilter, TraceAcc, Traces};
 use crate::block::attrs::{AttrListView, DedicatedView, Scalar, corrupt, downcast};
 use crate::block::read::{decode, load_metadata};
 use crate::block::{BlockError, SPANS_FILE, TRACES_FILE, schema};
@@ -33,11 +33,11 @@ fn row_group_may_match(rg: &RowGroupMeta, request: &SearchRequest) -> bool {
     if filter.name.as_deref().is_some_and(|n| lacks(&rg.span_names, n)) {
         return false;
     }
-    for c in &filter.attrs {
-        if c.key != "service.name"
-            && lacks(&rg.span_attribute_keys, &c.key)
-            && lacks(&rg.resource_attribute_keys, &c.key)
-        {
+    for (c, scope) in filter.all_attrs() {
+        let on_span = scope != Some(AttrScope::Resource) && !lacks(&rg.span_attribute_keys, &c.key);
+        let on_resource =
+            scope != Some(AttrScope::Span) && (c.key == "service.name" || !lacks(&rg.resource_attribute_keys, &c.key));
+        if !on_span && !on_resource {
             return false;
         }
     }
@@ -66,7 +66,7 @@ struct KeySources {
 
 fn key_sources(meta: &BlockMeta, filter: &SpanFilter) -> Vec<KeySources> {
     let mut out: Vec<KeySources> = Vec::new();
-    for c in &filter.attrs {
+    for (c, _) in filter.all_attrs() {
         if out.iter().any(|k| k.key == c.key) {
             continue;
         }
@@ -181,9 +181,13 @@ pub(super) async fn scan(
             if !filter.matches_fixed(svc, name.value(row), kind.value(row), code, duration.value(row)) {
                 continue;
             }
-            let attr = |key: &str| {
+            let attr = |key: &str, scope: Option<AttrScope>| {
                 let (_, span, resource) = lookups.iter().find(|(k, _, _)| *k == key)?;
-                get(span, row, key, svc).or_else(|| get(resource, row, key, svc))
+                match scope {
+                    Some(AttrScope::Span) => get(span, row, key, svc),
+                    Some(AttrScope::Resource) => get(resource, row, key, svc),
+                    None => get(span, row, key, svc).or_else(|| get(resource, row, key, svc)),
+                }
             };
             if !filter.matches_attrs(attr) {
                 continue;

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use super::AttrScope;
 use crate::block::attrs::Scalar;
 
 /// Conditions that must all hold on one span. Empty: every span.
@@ -10,7 +11,12 @@ pub struct SpanFilter {
     /// The resource's `service.name`.
     pub service: Option<String>,
     pub name: Option<String>,
+    /// Looked up on the span, then on its resource (TraceQL's unscoped `.key`).
     pub attrs: Vec<AttrCondition>,
+    /// Looked up on the span only (TraceQL's `span.key`).
+    pub span_attrs: Vec<AttrCondition>,
+    /// Looked up on the resource only (TraceQL's `resource.key`; `service.name` included).
+    pub resource_attrs: Vec<AttrCondition>,
     /// OTLP `SpanKind` number (1 internal, 2 server, 3 client, 4 producer, 5 consumer).
     pub kind: Option<i32>,
     /// OTLP status code (0 unset, 1 ok, 2 error).
@@ -147,6 +153,8 @@ impl SpanFilter {
         self.service.is_none()
             && self.name.is_none()
             && self.attrs.is_empty()
+            && self.span_attrs.is_empty()
+            && self.resource_attrs.is_empty()
             && self.kind.is_none()
             && self.status.is_none()
             && self.min_duration_nanos.is_none()
@@ -170,9 +178,29 @@ impl SpanFilter {
             && self.max_duration_nanos.is_none_or(|max| duration <= max)
     }
 
-    /// The attribute conditions, given a lookup (span first, then resource).
-    pub(crate) fn matches_attrs<'a>(&self, mut lookup: impl FnMut(&str) -> Option<Scalar<'a>>) -> bool {
-        self.attrs.iter().all(|c| lookup(&c.key).is_some_and(|v| c.accepts(v)))
+    /// The attribute conditions, given a lookup of a key in a scope (`None`: span first, then resource).
+    pub(crate) fn matches_attrs<'a>(
+        &self,
+        mut lookup: impl FnMut(&str, Option<AttrScope>) -> Option<Scalar<'a>>,
+    ) -> bool {
+        let scoped = [
+            (None, &self.attrs),
+            (Some(AttrScope::Span), &self.span_attrs),
+            (Some(AttrScope::Resource), &self.resource_attrs),
+        ];
+        scoped
+            .into_iter()
+            .all(|(scope, conditions)| conditions.iter().all(|c| lookup(&c.key, scope).is_some_and(|v| c.accepts(v))))
+    }
+
+    /// Every attribute condition with the scope it is looked up in.
+    pub(crate) fn all_attrs(&self) -> impl Iterator<Item = (&AttrCondition, Option<AttrScope>)> {
+        let with = |scope| move |c| (c, scope);
+        self.attrs
+            .iter()
+            .map(with(None))
+            .chain(self.span_attrs.iter().map(with(Some(AttrScope::Span))))
+            .chain(self.resource_attrs.iter().map(with(Some(AttrScope::Resource))))
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use clew_model::otlp::{ResourceSpans, status};
 use clew_model::{Tenant, TraceId, service_name};
 
-use super::{SpanFilter, TraceAcc, Traces};
+use super::{AttrScope, SpanFilter, TraceAcc, Traces};
 use crate::block::attrs::Scalar;
 use crate::head::Head;
 
@@ -38,12 +38,15 @@ fn count_matches(resource_spans: &[ResourceSpans], filter: &SpanFilter) -> u64 {
             if !filter.matches_fixed(service, &span.name, span.kind, status, duration) {
                 continue;
             }
-            let lookup = |key: &str| {
-                span.attributes
-                    .iter()
-                    .chain(resource_attrs)
-                    .find(|kv| kv.key == key)
-                    .map(|kv| Scalar::of(kv.value.as_ref()))
+            let lookup = |key: &str, scope: Option<AttrScope>| {
+                let on_span = || span.attributes.iter().find(|kv| kv.key == key);
+                let on_resource = || resource_attrs.iter().find(|kv| kv.key == key);
+                let found = match scope {
+                    Some(AttrScope::Span) => on_span(),
+                    Some(AttrScope::Resource) => on_resource(),
+                    None => on_span().or_else(on_resource),
+                };
+                found.map(|kv| Scalar::of(kv.value.as_ref()))
             };
             if filter.matches_attrs(lookup) {
                 hits += 1;
