@@ -71,6 +71,7 @@ impl SearchParams {
             status,
             min_duration_nanos: duration("minDuration", &self.min_duration)?,
             max_duration_nanos: duration("maxDuration", &self.max_duration)?,
+            ..SpanFilter::default()
         };
         let time = |param: &'static str, value: &Option<String>| {
             value.as_deref().map(|v| parse_time(v).map_err(|m| bad(param, m))).transpose()

@@ -184,9 +184,70 @@ fn merge_into(all: &mut Traces, part: Traces) {
     }
 }
 
+/// Matching traces ranked newest first, with what was learnt on the way.
+struct Ranked {
+    page: Vec<SearchCursor>,
+    next: Option<SearchCursor>,
+    matched: HashMap<TraceId, u64>,
+    head_parts: Traces,
+    block_hints: Traces,
+    metas: Vec<std::sync::Arc<crate::block::BlockMeta>>,
+}
+
 impl Store {
     /// Searches the tenant's traces (head and blocks), newest first.
     pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        let Ranked { page: ranked, next, matched, mut head_parts, block_hints, metas } =
+            self.rank(tenant, request).await?;
+        // 4. Whole-trace summaries of the page: head parts, plus traces.parquet rows of every block that may
+        //    hold them.
+        let page: Vec<TraceId> = ranked.iter().map(|c| c.trace_id).collect();
+        let mut traces: Traces = HashMap::with_capacity(page.len());
+        for id in &page {
+            if let Some(part) = head_parts.remove(id) {
+                traces.insert(*id, part);
+            }
+        }
+        for meta in &metas {
+            let ids: Vec<TraceId> = page.iter().filter(|id| meta.may_contain(id)).copied().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let parts = blocks::summaries(self.objects.as_ref(), meta, &ids)
+                .await
+                .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
+            merge_into(&mut traces, parts);
+        }
+        for (id, hint) in block_hints {
+            if let Some(acc) = traces.get_mut(&id)
+                && let Some((s, svc, name)) = hint.earliest
+            {
+                acc.note_earliest(s, &svc, &name);
+            }
+        }
+        let found: Vec<TraceSummary> = page
+            .iter()
+            .filter_map(|id| {
+                let mut acc = traces.remove(id)?;
+                acc.matched = *matched.get(id)?;
+                Some(acc.summary(*id))
+            })
+            .collect();
+        Ok(SearchPage { traces: found, next })
+    }
+
+    /// The positions (start, trace id) of one page of matching traces, newest first, without their summaries:
+    /// what a caller that reads the traces themselves (TraceQL) needs to walk through candidates.
+    pub async fn search_positions(
+        &self,
+        tenant: &Tenant,
+        request: &SearchRequest,
+    ) -> Result<(Vec<SearchCursor>, Option<SearchCursor>), StoreError> {
+        let ranked = self.rank(tenant, request).await?;
+        Ok((ranked.page, ranked.next))
+    }
+
+    async fn rank(&self, tenant: &Tenant, request: &SearchRequest) -> Result<Ranked, StoreError> {
         let filter = &request.filter;
         // 1. Which traces have a matching span, and how many.
         let mut matched: HashMap<TraceId, u64> = HashMap::new();
@@ -200,7 +261,7 @@ impl Store {
                 .map_err(|e| StoreError::Block(format!("searching block {}: {e}", meta.block_id)))?;
         }
         if matched.is_empty() {
-            return Ok(SearchPage::default());
+            return Ok(Ranked { page: Vec::new(), next: None, matched, head_parts, block_hints, metas });
         }
 
         // 2. The order key of every match, its true start (the earliest of its parts), read cheaply: head parts
@@ -245,41 +306,6 @@ impl Store {
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         let next = (ranked.len() > limit).then(|| ranked[limit - 1]);
         ranked.truncate(limit);
-
-        // 4. Whole-trace summaries of the page: head parts, plus traces.parquet rows of every block that may
-        //    hold them.
-        let page: Vec<TraceId> = ranked.iter().map(|c| c.trace_id).collect();
-        let mut traces: Traces = HashMap::with_capacity(page.len());
-        for id in &page {
-            if let Some(part) = head_parts.remove(id) {
-                traces.insert(*id, part);
-            }
-        }
-        for meta in &metas {
-            let ids: Vec<TraceId> = page.iter().filter(|id| meta.may_contain(id)).copied().collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let parts = blocks::summaries(self.objects.as_ref(), meta, &ids)
-                .await
-                .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
-            merge_into(&mut traces, parts);
-        }
-        for (id, hint) in block_hints {
-            if let Some(acc) = traces.get_mut(&id)
-                && let Some((s, svc, name)) = hint.earliest
-            {
-                acc.note_earliest(s, &svc, &name);
-            }
-        }
-        let found: Vec<TraceSummary> = page
-            .iter()
-            .filter_map(|id| {
-                let mut acc = traces.remove(id)?;
-                acc.matched = *matched.get(id)?;
-                Some(acc.summary(*id))
-            })
-            .collect();
-        Ok(SearchPage { traces: found, next })
+        Ok(Ranked { page: ranked, next, matched, head_parts, block_hints, metas })
     }
 }
