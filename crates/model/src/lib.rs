@@ -11,7 +11,7 @@ mod tenant;
 pub mod wire;
 
 pub use ids::{SpanId, TraceId, TraceIdError};
-pub use sink::{Accepted, SinkError, SpanSink};
+pub use sink::{Accepted, SinkError, SpanSink, TraceDropper};
 pub use tenant::{DEFAULT_TENANT, Tenant, TenantError};
 
 /// The OTLP protobuf types Clew uses as its span model.

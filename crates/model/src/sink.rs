@@ -41,3 +41,10 @@ pub enum SinkError {
 pub trait SpanSink: Send + Sync + 'static {
     fn consume(&self, batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>>;
 }
+
+/// Removes whole traces that tail sampling decided not to keep. Spans reach the store before their trace is
+/// decided (so acknowledgement stays honest); this is how the decision catches up with them. Implementations
+/// must be idempotent: late spans of a dropped trace are dropped again through the same call.
+pub trait TraceDropper: Send + Sync {
+    fn drop_traces(&self, tenant: &crate::Tenant, trace_ids: &[crate::TraceId]);
+}

@@ -113,7 +113,8 @@ impl Store {
         if due { self.cut().await.map(Some) } else { Ok(None) }
     }
 
-    /// Cuts everything now in the head into blocks (one per tenant) and frees the WAL segments they cover.
+    /// Cuts everything now in the head into blocks (one per tenant) and frees the WAL segments they cover. Traces
+    /// still waiting for a sampling decision stay in the head, and their segments stay (see [`crate::hold`]).
     pub async fn cut(&self) -> Result<CutReport, StoreError> {
         let _one_cut_at_a_time = self.cut_lock.lock().await;
         let started = Instant::now();
@@ -121,10 +122,13 @@ impl Store {
         let mut work: Vec<(Arc<Sealed>, u64)> = std::mem::take(&mut *self.unwritten.lock());
         {
             let _gate = self.gate.write().await;
-            if let Some(sealed) = self.head.seal() {
-                *self.oldest_insert.lock() = None;
+            let held = self.holds.undecided();
+            if let Some(sealed) = self.head.seal(&held) {
+                // Held traces are still in the head: their age counts from now.
+                *self.oldest_insert.lock() = (self.head.live_bytes() > 0).then(Instant::now);
                 let through =
                     self.wal.roll().await.ok_or_else(|| StoreError::Block("the WAL writer stopped".into()))?;
+                self.holds.record(through, held);
                 work.push((sealed, through));
             }
         }
@@ -135,13 +139,15 @@ impl Store {
                 self.unwritten.lock().extend(work[i..].iter().cloned());
                 return Err(err);
             }
-            let wal_dir = self.config.data_dir.join("wal");
-            let (segments, bytes) = crate::wal::remove_through(&wal_dir, *through).map_err(|e| {
-                StoreError::Io(format!("removing WAL segments up to {through} in {}", wal_dir.display()), e)
-            })?;
-            self.metrics.wal.segments.dec_by(segments as i64);
-            self.metrics.wal.bytes.dec_by(bytes as i64);
-            report.wal_segments_removed += segments;
+            if let Some(through) = self.holds.removable_through(*through) {
+                let wal_dir = self.config.data_dir.join("wal");
+                let (segments, bytes) = crate::wal::remove_through(&wal_dir, through).map_err(|e| {
+                    StoreError::Io(format!("removing WAL segments up to {through} in {}", wal_dir.display()), e)
+                })?;
+                self.metrics.wal.segments.dec_by(segments as i64);
+                self.metrics.wal.bytes.dec_by(bytes as i64);
+                report.wal_segments_removed += segments;
+            }
             self.head.release(sealed);
         }
         if report.blocks > 0 {

@@ -17,6 +17,7 @@ use clew_model::{SpanBatch, Tenant, TraceId};
 use parking_lot::RwLock;
 use prost::Message;
 
+use crate::hold::Undecided;
 use crate::metrics::HeadMetrics;
 
 const SHARDS: usize = 32;
@@ -106,15 +107,30 @@ impl Head {
         Self { tenants: RwLock::default(), sealed: RwLock::default(), metrics }
     }
 
-    /// Takes everything in the head out to be written to blocks; it stays readable (and counted) until
-    /// [`Head::release`]. `None` when the head is empty.
-    pub fn seal(&self) -> Option<Arc<Sealed>> {
+    /// Takes everything in the head but the `held` traces (waiting for a sampling decision) out to be written to
+    /// blocks; it stays readable (and counted) until [`Head::release`]. `None` when nothing is taken.
+    pub fn seal(&self, held: &Undecided) -> Option<Arc<Sealed>> {
         let tenants: Vec<(Tenant, Arc<TenantHead>)> =
             self.tenants.read().iter().map(|(t, h)| (t.clone(), Arc::clone(h))).collect();
         let mut sealed = Sealed { tenants: Vec::new(), spans: 0, traces: 0, bytes: 0 };
         for (tenant, head) in tenants {
-            let shards: Vec<HashMap<TraceId, TraceEntry>> =
-                head.shards.iter().map(|shard| std::mem::take(&mut *shard.write())).collect();
+            let mut held_by_shard: Vec<Vec<TraceId>> = vec![Vec::new(); SHARDS];
+            for id in held.get(&tenant).into_iter().flatten() {
+                held_by_shard[shard_of(id)].push(*id);
+            }
+            let shards: Vec<HashMap<TraceId, TraceEntry>> = (head.shards.iter().zip(&held_by_shard))
+                .map(|(shard, held)| {
+                    // Under the shard's lock, so a drop of a held trace cannot slip between taking and putting back.
+                    let mut live = shard.write();
+                    let mut taken = std::mem::take(&mut *live);
+                    for id in held {
+                        if let Some(entry) = taken.remove(id) {
+                            live.insert(*id, entry);
+                        }
+                    }
+                    taken
+                })
+                .collect();
             for entry in shards.iter().flat_map(|shard| shard.values()) {
                 sealed.spans += entry.spans.len() as u64;
                 sealed.traces += 1;
@@ -252,6 +268,11 @@ impl Head {
     pub fn live_bytes(&self) -> u64 {
         let sealed: u64 = self.sealed.read().iter().map(|s| s.bytes).sum();
         self.bytes().saturating_sub(sealed)
+    }
+
+    /// Tenants with live (not sealed) content.
+    pub fn tenant_ids(&self) -> Vec<Tenant> {
+        self.tenants.read().keys().cloned().collect()
     }
 
     fn tenant_head(&self, tenant: &Tenant) -> Arc<TenantHead> {
@@ -444,8 +465,8 @@ mod tests {
             }]
         };
         insert(&head, &tenant("a"), one(span(1, 1, 1)));
-        let sealed = head.seal().unwrap();
-        assert!(head.seal().is_none(), "nothing new since");
+        let sealed = head.seal(&Undecided::new()).unwrap();
+        assert!(head.seal(&Undecided::new()).is_none(), "nothing new since");
         insert(&head, &tenant("a"), one(span(1, 2, 2)));
         let both = head.trace(&tenant("a"), &TraceId([1; 16]));
         assert_eq!(both.iter().map(|rs| rs.scope_spans[0].spans.len()).sum::<usize>(), 2);

@@ -10,6 +10,7 @@ mod blocks;
 mod compact;
 mod config;
 mod head;
+mod hold;
 mod metrics;
 mod search;
 mod storage;
@@ -21,6 +22,7 @@ use std::io;
 pub use blocks::CutReport;
 pub use compact::{CompactReport, CompactStep};
 pub use config::StoreConfig;
+pub use hold::{CutHold, Undecided};
 pub use search::{
     AttrCondition, AttrOp, AttrScope, AttributeKey, AttributeValue, Literal, Operation, SearchCursor, SearchPage,
     SearchRequest, SpanFilter, TraceSummary,

@@ -12,6 +12,7 @@ use tokio::sync::{OwnedRwLockReadGuard, OwnedSemaphorePermit, RwLock as AsyncRwL
 
 use crate::blocks::BlockList;
 use crate::head::{Head, Sealed};
+use crate::hold::{CutHold, Holds};
 use crate::metrics::Metrics;
 use crate::wal::{self, Record, Wal, WalError};
 use crate::{Storage, StoreConfig, StoreError};
@@ -57,6 +58,8 @@ pub struct Store {
     pub(crate) unwritten: parking_lot::Mutex<Vec<(Arc<Sealed>, u64)>>,
     /// When the oldest span not yet sealed arrived.
     pub(crate) oldest_insert: parking_lot::Mutex<Option<Instant>>,
+    /// Traces cuts leave in the head (waiting for a sampling decision) and the WAL segments kept for them.
+    pub(crate) holds: Holds,
 }
 
 impl Store {
@@ -118,6 +121,7 @@ impl Store {
             maintenance_lock: tokio::sync::Mutex::new(()),
             unwritten: parking_lot::Mutex::new(Vec::new()),
             oldest_insert: parking_lot::Mutex::new(oldest_insert),
+            holds: Holds::default(),
         }))
     }
 
@@ -173,8 +177,9 @@ impl Store {
     }
 
     /// Forgets traces that sampling decided not to keep: out of the head now, and a record in the write-ahead
-    /// log so a replay forgets them too. Spans already in a block (or being cut into one) stay. Not waiting for
-    /// the record's sync is safe: losing it only keeps the trace.
+    /// log so a replay forgets them too. Spans already in a block stay (cuts leave the traces named by
+    /// [`Store::hold_at_cut`] in the head). Not waiting for the record's sync is safe: losing it only keeps the
+    /// trace.
     pub fn drop_traces(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
         if trace_ids.is_empty() {
             return;
@@ -186,6 +191,20 @@ impl Store {
         }
     }
 
+    /// Tells cuts which traces to leave in the head: tail sampling's undecided traces, so a drop can still
+    /// reach them and a restart can still decide them.
+    pub fn hold_at_cut(&self, hold: CutHold) {
+        self.holds.set(hold);
+    }
+
+    /// Every trace in the head (after a replay: what was acknowledged but not yet in blocks), decoded, with its
+    /// tenant. For stages that must see again what the log gave back, such as tail sampling after a restart.
+    pub fn for_each_head_trace(&self, mut visit: impl FnMut(&Tenant, Vec<clew_model::otlp::ResourceSpans>)) {
+        for tenant in self.head.tenant_ids() {
+            self.head.for_each_trace(&tenant, |_, resource_spans| visit(&tenant, resource_spans));
+        }
+    }
+
     fn inflight_bytes(&self) -> u64 {
         (self.inflight_permits as u64 - self.inflight.available_permits() as u64) * PERMIT_BYTES
     }
@@ -194,6 +213,12 @@ impl Store {
 impl SpanSink for Store {
     fn consume(&self, batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>> {
         Box::pin(self.store(batch))
+    }
+}
+
+impl clew_model::TraceDropper for Store {
+    fn drop_traces(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
+        Store::drop_traces(self, tenant, trace_ids);
     }
 }
 

@@ -23,6 +23,10 @@ pub struct SpanFilter {
     pub status: Option<i32>,
     pub min_duration_nanos: Option<i64>,
     pub max_duration_nanos: Option<i64>,
+    /// Count a value that is no scalar (an array, a map, bytes) as meeting any attribute condition: for callers
+    /// that use the filter only to narrow candidates and judge such values themselves (TraceQL compares arrays
+    /// element by element).
+    pub non_scalars_match: bool,
 }
 
 /// `key <op> value` on an attribute, looked up on the span first, then on its resource. A span without the
@@ -188,9 +192,11 @@ impl SpanFilter {
             (Some(AttrScope::Span), &self.span_attrs),
             (Some(AttrScope::Resource), &self.resource_attrs),
         ];
+        let accepts =
+            |c: &AttrCondition, v: Scalar<'a>| c.accepts(v) || (self.non_scalars_match && matches!(v, Scalar::Other));
         scoped
             .into_iter()
-            .all(|(scope, conditions)| conditions.iter().all(|c| lookup(&c.key, scope).is_some_and(|v| c.accepts(v))))
+            .all(|(scope, conditions)| conditions.iter().all(|c| lookup(&c.key, scope).is_some_and(|v| accepts(c, v))))
     }
 
     /// Every attribute condition with the scope it is looked up in.
