@@ -2,6 +2,7 @@
 //! layers and the CLI ask here, never the store directly.
 
 pub mod search;
+pub mod traceql;
 
 use std::sync::Arc;
 

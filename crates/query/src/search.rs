@@ -1,9 +1,8 @@
 //! Trace search: parameters as the APIs receive them (strings), checked and turned into a store request.
 
-use clew_store::AttrCondition;
 pub use clew_store::{
-    AttrScope, AttributeKey, AttributeValue, Operation, SearchCursor, SearchPage, SearchRequest, SpanFilter,
-    TraceSummary,
+    AttrCondition, AttrOp, AttrScope, AttributeKey, AttributeValue, Literal, Operation, SearchCursor, SearchPage,
+    SearchRequest, SpanFilter, TraceSummary,
 };
 
 /// Default and largest page size.

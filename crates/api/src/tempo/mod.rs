@@ -4,6 +4,7 @@
 //! as Tempo's protobuf JSON marshaller writes them, protobuf on `Accept: application/protobuf`, and errors as
 //! plain-text bodies.
 
+mod search;
 mod tags;
 mod trace;
 mod trace_json;
@@ -20,6 +21,7 @@ pub fn router(query: Query) -> Router {
     Router::new()
         .route("/api/traces/{trace_id}", get(trace::v1))
         .route("/api/v2/traces/{trace_id}", get(trace::v2))
+        .route("/api/search", get(search::search))
         .route("/api/search/tags", get(tags::names_v1))
         .route("/api/v2/search/tags", get(tags::names_v2))
         .route("/api/search/tag/{tag}/values", get(tags::values_v1))
