@@ -1,0 +1,88 @@
+// Calls to Clew's native API (same origin). Errors carry the server's message.
+
+export interface TraceSummary {
+  traceId: string;
+  rootServiceName: string;
+  rootSpanName?: string;
+  rootName?: string;
+  startTimeUnixNano: string;
+  durationNanos: string;
+  spanCount: number;
+  errorCount: number;
+  services: string[];
+  matchedSpans?: number;
+  spanSets?: { matched?: number }[]; // TraceQL results
+}
+
+/** How many spans of the trace met the search's conditions, when the server says. */
+export function matchedCount(t: TraceSummary): number | undefined {
+  if (t.spanSets?.length) return t.spanSets.reduce((n, s) => n + (s.matched ?? 0), 0);
+  return t.matchedSpans;
+}
+
+export interface SearchPage {
+  traces: TraceSummary[];
+  nextCursor?: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TENANT_KEY = 'clew.tenant';
+
+export function getTenant(): string {
+  return localStorage.getItem(TENANT_KEY) ?? '';
+}
+
+export function setTenant(tenant: string) {
+  if (tenant) localStorage.setItem(TENANT_KEY, tenant);
+  else localStorage.removeItem(TENANT_KEY);
+}
+
+export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const tenant = getTenant();
+  if (tenant) headers['X-Scope-OrgID'] = tenant;
+  const res = await fetch(url, { signal, headers });
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: reported below */
+  }
+  if (!res.ok) {
+    const err = (body as { error?: { message?: string } | string } | null)?.error;
+    const message = typeof err === 'string' ? err : err?.message ?? (text || res.statusText);
+    throw new ApiError(res.status, message);
+  }
+  if (body === null) throw new ApiError(res.status, 'the server sent no JSON');
+  return body as T;
+}
+
+export const api = {
+  services: () => getJson<{ services: string[] }>('/api/v1/services').then((r) => r.services),
+  operations: (service: string) =>
+    getJson<{ operations: (string | { name: string })[] }>(`/api/v1/services/${encodeURIComponent(service)}/operations`).then(
+      (r) => [...new Set((r.operations ?? []).map((o) => (typeof o === "string" ? o : o.name)))],
+    ),
+  attributes: () => getJson<{ attributes: { key: string; scope: string }[] }>('/api/v1/attributes').then((r) => r.attributes),
+  attributeValues: (key: string) =>
+    getJson<{ values: unknown[] }>(`/api/v1/attributes/${encodeURIComponent(key)}/values?limit=100`).then((r) =>
+      (r.values ?? []).map((v) => (typeof v === 'object' && v !== null && 'value' in v ? String((v as { value: unknown }).value) : String(v))),
+    ),
+  search: (params: URLSearchParams, signal?: AbortSignal) => getJson<SearchPage>(`/api/v1/search?${params}`, signal),
+  traceql: (params: URLSearchParams, signal?: AbortSignal) =>
+    getJson<{ traces: TraceSummary[] }>(`/api/v1/traceql?${params}`, signal),
+  trace: (id: string) => getJson<unknown>(`/api/v1/traces/${encodeURIComponent(id)}`),
+  criticalPath: (id: string) =>
+    getJson<{ spans: { spanId: string; segments: { startUnixNano: string; endUnixNano: string }[] }[] }>(
+      `/api/v1/traces/${encodeURIComponent(id)}/critical-path`,
+    ),
+};

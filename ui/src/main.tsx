@@ -1,0 +1,45 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { BrowserRouter, NavLink, Route, Routes } from 'react-router-dom';
+import { SearchPage } from './pages/SearchPage';
+import { TracePage } from './pages/TracePage';
+import { ComparePage } from './pages/ComparePage';
+import { OfflinePage } from './pages/OfflinePage';
+import { TenantPicker } from './components/TenantPicker';
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+
+function App() {
+  return (
+    <BrowserRouter>
+      <header className="topbar">
+        <NavLink to="/" className="brand">
+          Clew
+        </NavLink>
+        <nav>
+          <NavLink to="/" end>
+            Search
+          </NavLink>
+          <NavLink to="/compare">Compare</NavLink>
+          <NavLink to="/offline">Open file</NavLink>
+        </nav>
+        <TenantPicker />
+      </header>
+      <main>
+        <Routes>
+          <Route path="/" element={<SearchPage />} />
+          <Route path="/trace/:traceId" element={<TracePage />} />
+          <Route path="/compare" element={<ComparePage />} />
+          <Route path="/offline" element={<OfflinePage />} />
+          <Route path="*" element={<p className="notice">No such page.</p>} />
+        </Routes>
+      </main>
+    </BrowserRouter>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
