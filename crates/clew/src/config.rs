@@ -5,6 +5,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clew_processors::remote_sampling::RemoteSamplingConfig;
+use clew_processors::sampling::TailSamplingConfig;
+use clew_processors::span_metrics::SpanMetricsConfig;
 use clew_store::Storage;
 use serde::Deserialize;
 
@@ -45,6 +48,18 @@ pub struct ServeOptions {
     /// Clew's own metrics and health port (`/metrics`, `/health`, `/ready`) [default: 8888]
     #[arg(long, env = "CLEW_TELEMETRY_PORT", value_name = "PORT")]
     pub telemetry_port: Option<u16>,
+    /// Jaeger remote sampling port for SDKs (`GET /sampling?service=`) [default: 5778]
+    #[arg(long, env = "CLEW_SAMPLING_PORT", value_name = "PORT")]
+    pub sampling_port: Option<u16>,
+    /// Tail sampling policies (config file only: a `[tail_sampling]` table; off by default)
+    #[arg(skip)]
+    pub tail_sampling: Option<Box<TailSamplingConfig>>,
+    /// Strategies served to SDKs (config file only: a `[remote_sampling]` table)
+    #[arg(skip)]
+    pub remote_sampling: Option<Box<RemoteSamplingConfig>>,
+    /// RED metrics and the service graph from spans (config file only: a `[span_metrics]` table; on by default)
+    #[arg(skip)]
+    pub span_metrics: Option<Box<SpanMetricsConfig>>,
     /// Largest accepted request body after decompression; larger gets 413 / RESOURCE_EXHAUSTED [default: 67108864]
     #[arg(long, env = "CLEW_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
@@ -92,6 +107,10 @@ pub struct Settings {
     pub query_port: u16,
     pub tempo_port: u16,
     pub telemetry_port: u16,
+    pub sampling_port: u16,
+    pub tail_sampling: Box<TailSamplingConfig>,
+    pub remote_sampling: Box<RemoteSamplingConfig>,
+    pub span_metrics: Box<SpanMetricsConfig>,
     pub max_request_bytes: usize,
     pub max_attributes_per_span: usize,
     pub max_attribute_value_bytes: usize,
@@ -116,6 +135,10 @@ impl Default for Settings {
             query_port: 16686,
             tempo_port: 3200,
             telemetry_port: 8888,
+            sampling_port: 5778,
+            tail_sampling: Box::default(),
+            remote_sampling: Box::default(),
+            span_metrics: Box::default(),
             max_request_bytes: 64 * 1024 * 1024,
             max_attributes_per_span: 256,
             max_attribute_value_bytes: 64 * 1024,
@@ -157,6 +180,10 @@ impl Settings {
             query_port,
             tempo_port,
             telemetry_port,
+            sampling_port,
+            tail_sampling,
+            remote_sampling,
+            span_metrics,
             max_request_bytes,
             max_attributes_per_span,
             max_attribute_value_bytes,
@@ -180,6 +207,27 @@ fn read_file(path: &Path) -> anyhow::Result<ServeOptions> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_tables_come_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("clew-config-sampling-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clew.toml");
+        let text = "sampling_port = 6000\n[tail_sampling]\nenabled = true\ndecision_wait = \"2s\"\n\
+                    [[tail_sampling.policies]]\nname = \"errors\"\ntype = \"status_code\"\n\
+                    status_code = { status_codes = [\"ERROR\"] }\n\
+                    [remote_sampling]\ndefault_strategy = { type = \"probabilistic\", param = 0.25 }\n";
+        std::fs::write(&path, text).unwrap();
+        let settings = Settings::load(ServeArgs { config: Some(path), options: ServeOptions::default() }).unwrap();
+        assert_eq!(settings.sampling_port, 6000);
+        assert!(settings.tail_sampling.enabled);
+        assert_eq!(settings.tail_sampling.decision_wait, std::time::Duration::from_secs(2));
+        assert_eq!(settings.tail_sampling.policies.len(), 1);
+        assert!(settings.remote_sampling.default_strategy.is_some());
+        let defaults = Settings::default();
+        assert!(!defaults.tail_sampling.enabled, "tail sampling is off by default");
+        assert_eq!(defaults.sampling_port, 5778);
+    }
 
     #[test]
     fn flags_override_file_which_overrides_defaults() {
@@ -210,6 +258,19 @@ mod tests {
         assert!(err.starts_with("--storage: invalid storage"), "{err}");
         let file: ServeOptions = toml::from_str("storage = \"s3://traces\"").unwrap();
         assert_eq!(file.storage.as_deref(), Some("s3://traces"));
+    }
+
+    #[test]
+    fn span_metrics_table_comes_from_the_file() {
+        let text = "[span_metrics]\nenabled = false\nexclude_dimensions = [\"status.code\"]\n\
+                    dimensions = [{ name = \"http.method\", default = \"GET\" }]\n\
+                    [span_metrics.service_graph]\nwait = \"5s\"\n";
+        let file: ServeOptions = toml::from_str(text).unwrap();
+        let settings = Settings::default().apply(file).unwrap();
+        assert!(!settings.span_metrics.enabled);
+        assert_eq!(settings.span_metrics.dimensions[0].default.as_deref(), Some("GET"));
+        assert_eq!(settings.span_metrics.service_graph.wait, std::time::Duration::from_secs(5));
+        assert!(Settings::default().span_metrics.enabled, "span metrics are on by default");
     }
 
     #[test]

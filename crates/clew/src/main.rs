@@ -4,7 +4,9 @@ mod api_client;
 mod bench_cmd;
 mod blocks_cmd;
 mod config;
+mod demo_cmd;
 mod loadgen_cmd;
+mod query_cmd;
 mod search_cmd;
 mod serve;
 mod sink_cmd;
@@ -32,10 +34,14 @@ enum Command {
     Blocks(blocks_cmd::BlocksArgs),
     /// Search traces by service, span name, attributes, kind, status and duration; prints a table.
     Search(search_cmd::SearchArgs),
+    /// Run a TraceQL query (Grafana Tempo's language); prints the matching traces as a table.
+    Query(query_cmd::QueryArgs),
     /// Send realistic OTLP traffic to any OTLP endpoint and report throughput and latency.
     Loadgen(loadgen_cmd::LoadgenArgs),
     /// Run an end-to-end benchmark scenario (ingest, query, freshness) against fresh local servers.
     Bench(bench_cmd::BenchArgs),
+    /// Run Clew with a small instrumented shop sending it traces, with switchable failure scenarios.
+    Demo(demo_cmd::DemoArgs),
     /// Decode-only OTLP server for benchmarks: receives like `serve`, then drops everything.
     #[command(hide = true)]
     Sink(sink_cmd::SinkArgs),
@@ -54,8 +60,10 @@ fn main() -> anyhow::Result<()> {
         Command::Trace(args) => runtime()?.block_on(trace_cmd::run(args)),
         Command::Blocks(args) => runtime()?.block_on(blocks_cmd::run(args)),
         Command::Search(args) => runtime()?.block_on(search_cmd::run(args)),
+        Command::Query(args) => runtime()?.block_on(query_cmd::run(args)),
         Command::Loadgen(args) => runtime()?.block_on(loadgen_cmd::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench_cmd::run(args)),
+        Command::Demo(args) => runtime()?.block_on(demo_cmd::run(args)),
         Command::Sink(args) => {
             init_logging();
             runtime()?.block_on(sink_cmd::run(args))

@@ -1,4 +1,5 @@
-//! `clew serve`: wires the stages together (receivers → validator → store ← query ← api) and serves every port.
+//! `clew serve`: wires the stages together (receivers → validator → span metrics → sampling → store ← query ←
+//! api) and serves every port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clew_model::SpanSink;
+use clew_model::{SpanBatch, SpanSink, TraceDropper};
+use clew_processors::remote_sampling::{self, RemoteSampling, RootObserver};
+use clew_processors::sampling::TailSampler;
+use clew_processors::span_metrics::SpanMetrics;
 use clew_processors::{Limits, Validator};
 use clew_query::Query;
 use clew_receivers::{ReceiverConfig, Receivers};
@@ -46,8 +50,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         max_attributes_per_span: settings.max_attributes_per_span,
         max_attribute_value_bytes: settings.max_attribute_value_bytes,
     };
-    let validator: Arc<dyn SpanSink> =
-        Arc::new(Validator::new(limits, store.clone() as Arc<dyn SpanSink>, &mut registry));
+    let sampling = Sampling::start(&settings, &store, &mut registry)?;
+    // Span metrics count what passed validation, before sampling drops anything, so the rates are true.
+    let (after_validation, span_metrics) = if settings.span_metrics.enabled {
+        let stage = SpanMetrics::new((*settings.span_metrics).clone(), sampling.entry.clone())
+            .map_err(|e| anyhow::anyhow!("span_metrics: {e}"))?;
+        let handle = stage.handle();
+        (Arc::new(stage) as Arc<dyn SpanSink>, Some(handle))
+    } else {
+        (sampling.entry.clone(), None)
+    };
+    let validator: Arc<dyn SpanSink> = Arc::new(Validator::new(limits, after_validation, &mut registry));
     let receivers =
         Receivers::new(ReceiverConfig { max_request_bytes: settings.max_request_bytes }, validator, &mut registry);
     let query = Query::new(store.clone());
@@ -58,10 +71,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listeners = [
         ("OTLP gRPC", settings.otlp_grpc_port, receivers.otlp_grpc_router()),
         ("OTLP HTTP", settings.otlp_http_port, receivers.otlp_http_router()),
-        ("Zipkin", settings.zipkin_port, receivers.zipkin_router()),
-        ("query API", settings.query_port, clew_api::router(query.clone())),
+        ("Zipkin", settings.zipkin_port, receivers.zipkin_router().merge(clew_api::zipkin_query_router(query.clone()))),
+        // The web UI answers every path the APIs do not (client-side routes included).
+        ("query API", settings.query_port, clew_api::router(query.clone()).merge(clew_ui::router())),
         ("Tempo API", settings.tempo_port, clew_api::tempo_router(query)),
-        ("telemetry", settings.telemetry_port, telemetry::router(Arc::new(registry), ready.clone())),
+        ("sampling", settings.sampling_port, sampling.router(&settings)),
+        ("telemetry", settings.telemetry_port, telemetry::router(Arc::new(registry), span_metrics, ready.clone())),
     ];
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
@@ -100,8 +115,76 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     cutter.abort();
     maintenance.abort();
+    sampling.stop();
     store.shutdown();
     Ok(())
+}
+
+/// The sampling stages between the validator and the store: the root-span observer feeding adaptive head
+/// sampling (when on), then tail sampling (when on), and the remote sampling endpoint's strategies.
+struct Sampling {
+    /// Where validated batches go: the first sampling stage, or the store.
+    entry: Arc<dyn SpanSink>,
+    remote: Arc<RemoteSampling>,
+    tail: Option<Arc<TailSampler>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Sampling {
+    fn start(settings: &Settings, store: &Arc<Store>, registry: &mut Registry) -> anyhow::Result<Self> {
+        let mut entry: Arc<dyn SpanSink> = store.clone();
+        let mut tasks = Vec::new();
+        let tail = if settings.tail_sampling.enabled {
+            let dropper: Arc<dyn TraceDropper> = store.clone();
+            let tail = TailSampler::new((*settings.tail_sampling).clone(), entry.clone(), dropper, registry)
+                .map_err(|e| anyhow::anyhow!("tail_sampling: {e}"))?;
+            // Traces the log gave back are still waiting for their decision.
+            let mut replayed = 0u64;
+            store.for_each_head_trace(|tenant, resource_spans| {
+                if let Ok(batch) = SpanBatch::from_resource_spans(tenant.clone(), resource_spans) {
+                    tail.observe_stored(&batch);
+                    replayed += 1;
+                }
+            });
+            tracing::info!(policies = settings.tail_sampling.policies.len(), replayed, "tail sampling is on");
+            tasks.push(tail.spawn());
+            // Block cuts leave undecided traces in the head (and their log segments on disk), so a drop still
+            // reaches them and a restart still decides them.
+            let undecided = Arc::downgrade(&tail);
+            store.hold_at_cut(Arc::new(move || undecided.upgrade().map(|t| t.undecided()).unwrap_or_default()));
+            entry = tail.clone();
+            Some(tail)
+        } else {
+            None
+        };
+        let remote = RemoteSampling::new((*settings.remote_sampling).clone())
+            .map_err(|e| anyhow::anyhow!("remote_sampling: {e}"))?;
+        tasks.extend(remote.spawn());
+        if let Some(adaptive) = remote.adaptive() {
+            entry = Arc::new(RootObserver::new(adaptive.clone(), entry));
+        }
+        Ok(Self { entry, remote, tail, tasks })
+    }
+
+    /// Jaeger's remote sampling endpoint for SDKs and Clew's sampling API (configuration, counts, decisions).
+    fn router(&self, settings: &Settings) -> axum::Router {
+        let api = clew_processors::sampling::api::router(
+            (*settings.tail_sampling).clone(),
+            self.tail.clone(),
+            self.remote.clone(),
+        );
+        remote_sampling::router(self.remote.clone()).merge(api)
+    }
+
+    /// Decides every waiting trace (keeping what the policies keep) and stops the timers.
+    fn stop(self) {
+        if let Some(tail) = &self.tail {
+            tail.flush();
+        }
+        for task in self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Cuts the head into blocks whenever it is past its size or age limit. A failed cut keeps everything in the

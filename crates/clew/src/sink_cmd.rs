@@ -43,7 +43,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let routes = [
         (args.otlp_grpc_port, receivers.otlp_grpc_router()),
         (args.otlp_http_port, receivers.otlp_http_router()),
-        (args.telemetry_port, crate::telemetry::router(Arc::new(registry), ready)),
+        (args.telemetry_port, crate::telemetry::router(Arc::new(registry), None, ready)),
     ];
     let mut servers = Vec::new();
     for (port, router) in routes {

@@ -27,6 +27,7 @@ pub struct ServerProcess {
     pub otlp_grpc: String,
     pub otlp_http: String,
     pub query: String,
+    pub tempo: String,
     pub telemetry: String,
     pub data_dir: PathBuf,
 }
@@ -34,7 +35,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `clew serve` (or `clew sink` when `sink`) on free loopback ports and waits until it is ready.
     pub fn start(clew: &Path, data_dir: &Path, sink: bool, extra_args: &[String]) -> Result<Self, BenchError> {
-        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let ports: Vec<u16> = (0..7).map(|_| free_port()).collect::<Result<_, _>>()?;
         std::fs::create_dir_all(data_dir)?;
         let mut command = Command::new(clew);
         if sink {
@@ -42,11 +43,16 @@ impl ServerProcess {
             command.args(["--otlp-http-port", &ports[1].to_string(), "--telemetry-port", &ports[4].to_string()]);
         } else {
             command.arg("serve").arg("--data-dir").arg(data_dir);
-            for (flag, port) in
-                ["--otlp-grpc-port", "--otlp-http-port", "--zipkin-port", "--query-port", "--telemetry-port"]
-                    .iter()
-                    .zip(&ports)
-            {
+            let flags = [
+                "--otlp-grpc-port",
+                "--otlp-http-port",
+                "--zipkin-port",
+                "--query-port",
+                "--telemetry-port",
+                "--tempo-port",
+                "--sampling-port",
+            ];
+            for (flag, port) in flags.iter().zip(&ports) {
                 command.args([flag.to_string(), port.to_string()]);
             }
         }
@@ -59,6 +65,7 @@ impl ServerProcess {
             otlp_http: format!("http://127.0.0.1:{}", ports[1]),
             query: format!("http://127.0.0.1:{}", ports[3]),
             telemetry: format!("http://127.0.0.1:{}", ports[4]),
+            tempo: format!("http://127.0.0.1:{}", ports[5]),
             data_dir: data_dir.to_path_buf(),
         };
         server.wait_ready(Duration::from_secs(30))?;
@@ -353,6 +360,36 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
         let (samples, found) = time_get(&url, runs).await?;
         timings.push(Timing::measured(name, samples, &format!("from blocks; {found} results")));
     }
+
+    // TraceQL (Tempo's default of 20 traces), natively and through Tempo's API for the API layer's overhead.
+    let traceql = [
+        ("TraceQL: simple filter", r#"{ resource.service.name = "frontend" }"#.to_owned()),
+        ("TraceQL: attribute filter", r#"{ span.app.attr_07 = "value-0123" }"#.to_owned()),
+        (
+            "TraceQL: structural",
+            r#"{ resource.service.name = "frontend" } > { resource.service.name = "auth" }"#.to_owned(),
+        ),
+        ("TraceQL: pipeline aggregate", r#"{ resource.service.name = "frontend" } | count() > 1"#.to_owned()),
+    ];
+    for (name, q) in &traceql {
+        let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        let (samples, found) = time_get(&format!("{api}/traceql?q={encoded}&limit=20"), runs).await?;
+        timings.push(Timing::measured(name, samples, &format!("/api/v1/traceql; {found} results")));
+    }
+    let (name, q) = &traceql[0];
+    let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let (samples, found) = time_get(&format!("{}/api/search?q={encoded}&limit=20", server.tempo), runs).await?;
+    timings.push(Timing::measured(name, samples, &format!("Tempo's /api/search; {found} results")));
+
+    // The same search natively and through Jaeger's API (which returns whole traces), for the API's overhead.
+    let (samples, found) = time_get(&format!("{api}/search?service=frontend&limit=20"), runs).await?;
+    timings.push(Timing::measured("search by service, 20 traces", samples, &format!("native; {found} results")));
+    let (samples, found) = time_get(&format!("{}/api/traces?service=frontend&limit=20", server.query), runs).await?;
+    timings.push(Timing::measured(
+        "search by service, 20 traces",
+        samples,
+        &format!("Jaeger's /api/traces (whole traces); {found} results"),
+    ));
     Ok(timings)
 }
 
@@ -371,7 +408,7 @@ async fn time_get(url: &str, runs: usize) -> Result<(Vec<f64>, usize), BenchErro
             return Err(BenchError::Setup(format!("{url} answered {status}: {}", String::from_utf8_lossy(&body))));
         }
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        found = ["traces", "services", "operations"]
+        found = ["traces", "services", "operations", "data"]
             .iter()
             .find_map(|key| value.get(key).and_then(|v| v.as_array()).map(Vec::len))
             .unwrap_or(0);
