@@ -88,6 +88,24 @@ fi
   || { echo "Python >= 3.10 is required for the e2e tests" >&2; exit 1; }
 phase_done
 
+# ---------------------------------------------------------------------------- web UI prerequisites
+# The build of crates/ui runs `npm run build` in ui/ (Vite needs Node.js >= 20.19); the browser tests
+# drive Debian's chromium with playwright-core from tests/ui.
+phase "web UI prerequisites (node, chromium, npm packages)"
+command -v npm >/dev/null || apt_install nodejs npm
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || { echo "Node.js >= 20.19 is required to build the web UI (found $(node --version))" >&2; exit 1; }
+command -v chromium >/dev/null || apt_install chromium
+# `npm install` for ui/: its lock holds only this platform's optional native packages, which `npm ci` rejects.
+(cd ui && npm install --no-audit --no-fund)
+(cd tests/ui && npm ci --no-audit --no-fund)
+# OpenTelemetry's Node Jaeger remote sampler, which tests/e2e/test_sampling_sdk.py points at Clew.
+(cd tests/sampling-sdk && npm ci --no-audit --no-fund)
+# Grafana's TraceQL grammar (tests/e2e/test_traceql_lezer.py) and Perses' Tempo client (test_tempo_client.py).
+(cd tests/traceql-lezer && npm ci --no-audit --no-fund)
+(cd tests/tempo-client && npm ci --no-audit --no-fund)
+phase_done
+
 # ---------------------------------------------------------------------------- 1. format
 phase "1. cargo fmt --check"
 cargo fmt --all -- --check
@@ -130,4 +148,10 @@ export CLEW_BIN="$TARGET_DIR/debug/clew"
 [[ -x "$CLEW_BIN" ]] || { echo "built binary not found at $CLEW_BIN" >&2; exit 1; }
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pytest -q tests/e2e ${PYTEST_ARGS:-}
+phase_done
+
+# ---------------------------------------------------------------------------- 6. web UI in a browser
+phase "6. web UI: unit tests, then browser tests (chromium)"
+(cd ui && npm test)
+(cd tests/ui && CLEW_BIN="$CLEW_BIN" npm test)
 phase_done

@@ -56,6 +56,7 @@ PORT_FLAGS = {
     "zipkin": "--zipkin-port",
     "query": "--query-port",
     "tempo": "--tempo-port",
+    "sampling": "--sampling-port",
     "telemetry": "--telemetry-port",
 }
 
@@ -231,6 +232,10 @@ class ClewServer:
     @property
     def tempo_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['tempo']}"
+
+    @property
+    def sampling_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sampling']}"
 
     @property
     def telemetry_url(self) -> str:

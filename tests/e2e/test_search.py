@@ -227,11 +227,17 @@ def test_openapi_documents_every_route(populated):
                          ("/api/v1/attributes", "get"), ("/api/v1/attributes/{key}/values", "get"),
                          ("/api/v1/openapi.json", "get")]:
         assert method in doc["paths"][path], path
-    # Every documented GET without path parameters answers.
+    # Every documented GET without path parameters answers: without parameters when none is required, and
+    # with a placeholder for each required one.
     for path, item in doc["paths"].items():
         if "get" in item and "{" not in path:
-            r = populated._session.get(f"{populated.query_url}{path}", timeout=30)
+            required = [p["name"] for p in item["get"].get("parameters", []) if p.get("required")]
+            params = {name: "{ }" if name == "q" else "x" for name in required}
+            r = populated._session.get(f"{populated.query_url}{path}", params=params, timeout=30)
             assert r.status_code == 200, (path, r.text)
+            if required:
+                r = populated._session.get(f"{populated.query_url}{path}", timeout=30)
+                assert r.status_code == 400, (path, "a missing required parameter is a 400")
 
 
 def test_clew_search_prints_the_rows(populated, clew_bin):
