@@ -19,7 +19,8 @@ use crate::Query;
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_SPSS: usize = 3;
-/// Candidates read whole per step.
+/// Candidates read whole at first, and at most at once.
+const FIRST_CANDIDATES: usize = 64;
 const CANDIDATES_PER_STEP: usize = 256;
 
 #[derive(Debug, Clone)]
@@ -92,6 +93,7 @@ impl Query {
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let mut result = TraceQlResult::default();
         let mut after: Option<SearchCursor> = None;
+        let mut step = limit.max(FIRST_CANDIDATES).min(CANDIDATES_PER_STEP);
         loop {
             let search = SearchRequest {
                 filter: filter.clone(),
@@ -101,7 +103,14 @@ impl Query {
                 after,
             };
             let (candidates, next) = self.store.search_positions(tenant, &search).await?;
-            for chunk in candidates.chunks(CANDIDATES_PER_STEP) {
+            // Read as many candidates as could fill the page first, then more at a time: most queries are
+            // answered by their first candidates, and each read costs a pass over the blocks' trace ids.
+            let mut rest = candidates.as_slice();
+            while !rest.is_empty() {
+                let take = step.min(rest.len());
+                let (chunk, remaining) = rest.split_at(take);
+                rest = remaining;
+                step = (step * 4).min(CANDIDATES_PER_STEP);
                 let ids: Vec<TraceId> = chunk.iter().map(|c| c.trace_id).collect();
                 let mut traces = self.store.traces_within(tenant, &ids, None).await?;
                 for id in &ids {
