@@ -93,7 +93,7 @@ impl Query {
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let mut result = TraceQlResult::default();
         let mut after: Option<SearchCursor> = None;
-        let mut step = limit.max(FIRST_CANDIDATES).min(CANDIDATES_PER_STEP);
+        let mut step = limit.clamp(FIRST_CANDIDATES, CANDIDATES_PER_STEP);
         loop {
             let search = SearchRequest {
                 filter: filter.clone(),
