@@ -259,6 +259,11 @@ def test_the_exact_kept_set_and_why(server_factory, tmp_path):
     # Jaeger's endpoint is still served on the same port.
     jaeger = requests.get(f"{server.sampling_url}/sampling", params={"service": SERVICE}, timeout=10)
     assert jaeger.status_code == 200 and jaeger.json()["strategyType"] == "PROBABILISTIC"
+    # The query port answers the same sampling API (the web UI reads it from there).
+    for path in ["/api/v1/sampling", f"/api/v1/sampling/traces/{traces[0][0].hex()}"]:
+        on_query = requests.get(f"{server.query_url}{path}", timeout=10)
+        assert on_query.status_code == 200 and on_query.json() == requests.get(f"{server.sampling_url}{path}",
+                                                                               timeout=10).json(), path
 
 
 def test_late_spans_follow_the_decision(server_factory, tmp_path):

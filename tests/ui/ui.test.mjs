@@ -1,7 +1,8 @@
 // Browser tests of Clew's web UI: headless Debian Chromium against a real `clew serve` loaded with known traces.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ARTIFACTS, launchBrowser } from './lib/browser.mjs';
 import { sendOtlp, startClew } from './lib/server.mjs';
@@ -438,5 +439,68 @@ describe('Clew web UI', () => {
     writeFileSync(bad, '{"hello": 1}');
     await page.getByLabel('trace file').setInputFiles(bad);
     assert.match(await page.getByRole('alert').textContent(), /neither OTLP JSON/);
+  });
+
+  test('sampling page: configuration and decisions per policy; a trace shows why it was kept', async () => {
+    const configDir = mkdtempSync(join(tmpdir(), 'clew-ui-sampling-'));
+    const config = join(configDir, 'clew.toml');
+    writeFileSync(
+      config,
+      `[tail_sampling]
+enabled = true
+decision_wait = "1s"
+
+[[tail_sampling.policies]]
+name = "errors"
+type = "status_code"
+status_code = { status_codes = ["ERROR"] }
+
+[[tail_sampling.policies]]
+name = "slow"
+type = "latency"
+latency = { threshold_ms = 5000 }
+`,
+    );
+    const sampled = await startClew({ extraArgs: ['--config', config] });
+    try {
+      const [plain, , failed] = backgroundTraces(3); // the third has ERROR spans
+      const errorId = failed.resourceSpans[0].scopeSpans[0].spans[0].traceId;
+      await sendOtlp(sampled, plain);
+      await sendOtlp(sampled, failed);
+      // The decision comes after decision_wait; the query port serves the sampling API too.
+      const deadline = Date.now() + 15_000;
+      let res;
+      while ((res = await fetch(`${sampled.queryUrl}/api/v1/sampling/traces/${errorId}`)).status !== 200) {
+        assert.ok(Date.now() < deadline, `no decision for ${errorId}: ${await res.text()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal((await res.json()).policy, 'errors');
+
+      const page = await newPage();
+      await page.goto(`${sampled.queryUrl}/`);
+      await page.getByRole('link', { name: 'Sampling' }).click();
+      const policies = page.getByTestId('sampling-policies');
+      await policies.waitFor();
+      assert.equal(await page.getByTestId('tail-enabled').textContent(), 'on');
+      const errorsRow = policies.locator('tr', { hasText: 'errors' });
+      const cells = await errorsRow.locator('td').allTextContents();
+      assert.equal(cells[0], 'errors');
+      assert.equal(cells[1], 'status_code');
+      assert.match(cells[2], /status_codes = \["ERROR"\]/);
+      assert.ok(Number(cells[3]) >= 1, `kept by errors: ${cells[3]}`);
+      assert.match(await policies.locator('tr', { hasText: 'slow' }).textContent(), /latency.*threshold_ms = 5000/);
+      assert.equal(await page.getByTestId('adaptive').textContent(), 'adaptive off');
+      await shot(page, 'sampling-page');
+
+      await page.goto(`${sampled.queryUrl}/trace/${errorId}`);
+      const note = page.getByTestId('sampling-decision');
+      await note.waitFor();
+      assert.match(await note.textContent(), /kept by errors.*weight 1/);
+      await shot(page, 'sampling-trace');
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await sampled.stop();
+      rmSync(configDir, { recursive: true, force: true });
+    }
   });
 });

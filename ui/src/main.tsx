@@ -5,6 +5,7 @@ import { SearchPage } from './pages/SearchPage';
 import { TracePage } from './pages/TracePage';
 import { ComparePage } from './pages/ComparePage';
 import { OfflinePage } from './pages/OfflinePage';
+import { SamplingPage } from './pages/SamplingPage';
 import { TenantPicker } from './components/TenantPicker';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
@@ -21,6 +22,7 @@ function App() {
             Search
           </NavLink>
           <NavLink to="/compare">Compare</NavLink>
+          <NavLink to="/sampling">Sampling</NavLink>
           <NavLink to="/offline">Open file</NavLink>
         </nav>
         <TenantPicker />
@@ -30,6 +32,7 @@ function App() {
           <Route path="/" element={<SearchPage />} />
           <Route path="/trace/:traceId" element={<TracePage />} />
           <Route path="/compare" element={<ComparePage />} />
+          <Route path="/sampling" element={<SamplingPage />} />
           <Route path="/offline" element={<OfflinePage />} />
           <Route path="*" element={<p className="notice">No such page.</p>} />
         </Routes>

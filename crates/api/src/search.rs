@@ -178,10 +178,12 @@ mod tests {
             ("/api/v1/traces/{traceId}/critical-path", "get"),
             ("/api/v1/traces/{traceId}/stats", "get"),
             ("/api/v1/traceql", "get"),
+            ("/api/v1/sampling", "get"),
+            ("/api/v1/sampling/traces/{traceId}", "get"),
         ] {
             assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
         }
-        assert_eq!(paths.len(), 12, "every documented path is a route");
+        assert_eq!(paths.len(), 14, "every documented path is a route");
         let search = &paths["/api/v1/search"]["get"]["parameters"];
         let names: Vec<&str> = search.as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
         for name in [

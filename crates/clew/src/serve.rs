@@ -72,8 +72,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ("OTLP gRPC", settings.otlp_grpc_port, receivers.otlp_grpc_router()),
         ("OTLP HTTP", settings.otlp_http_port, receivers.otlp_http_router()),
         ("Zipkin", settings.zipkin_port, receivers.zipkin_router().merge(clew_api::zipkin_query_router(query.clone()))),
-        // The web UI answers every path the APIs do not (client-side routes included).
-        ("query API", settings.query_port, clew_api::router(query.clone()).merge(clew_ui::router())),
+        // The sampling API also answers here, so the web UI (same origin) can show it. The web UI answers every
+        // path the APIs do not (client-side routes included).
+        (
+            "query API",
+            settings.query_port,
+            clew_api::router(query.clone()).merge(sampling.api_router(&settings)).merge(clew_ui::router()),
+        ),
         ("Tempo API", settings.tempo_port, clew_api::tempo_router(query)),
         ("sampling", settings.sampling_port, sampling.router(&settings)),
         ("telemetry", settings.telemetry_port, telemetry::router(Arc::new(registry), span_metrics, ready.clone())),
@@ -168,12 +173,16 @@ impl Sampling {
 
     /// Jaeger's remote sampling endpoint for SDKs and Clew's sampling API (configuration, counts, decisions).
     fn router(&self, settings: &Settings) -> axum::Router {
-        let api = clew_processors::sampling::api::router(
+        remote_sampling::router(self.remote.clone()).merge(self.api_router(settings))
+    }
+
+    /// Clew's sampling API alone, for the sampling port and the query port.
+    fn api_router(&self, settings: &Settings) -> axum::Router {
+        clew_processors::sampling::api::router(
             (*settings.tail_sampling).clone(),
             self.tail.clone(),
             self.remote.clone(),
-        );
-        remote_sampling::router(self.remote.clone()).merge(api)
+        )
     }
 
     /// Decides every waiting trace (keeping what the policies keep) and stops the timers.

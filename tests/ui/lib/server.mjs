@@ -25,12 +25,14 @@ function portFlags() {
   return [...new Set(help.match(/--[a-z-]+-port\b/g) ?? [])];
 }
 
-export async function startClew() {
+/** `extraArgs` go after the generated ones (e.g. `['--config', file]`). */
+export async function startClew({ extraArgs = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'clew-ui-test-'));
   const ports = {};
   for (const flag of portFlags()) ports[flag] = await freePort();
   const args = ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1'];
   for (const [flag, port] of Object.entries(ports)) args.push(flag, String(port));
+  args.push(...extraArgs);
   const proc = spawn(CLEW_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => (log += d));

@@ -6,6 +6,7 @@ import { revealed, spanMatches, visibleSpans, type CriticalPath } from '../lib/t
 import { FlameGraph } from './FlameGraph';
 import { downloadJson, RawJson } from './RawJson';
 import { SpanDetail } from './SpanDetail';
+import { SamplingNote } from './SamplingNote';
 import { StatsTable } from './StatsTable';
 import { TraceHeader } from './TraceHeader';
 import { TraceSearch } from './TraceSearch';
@@ -80,6 +81,7 @@ export function TraceView({ trace, raw, critical, criticalNote, initialSpanId, o
   return (
     <div className="trace-view">
       <TraceHeader trace={trace} />
+      {onServer && <SamplingNote traceId={trace.traceId} />}
       <div className="toolbar">
         <div className="tabs" role="tablist">
           {TABS.map(([t, label]) => (

@@ -25,6 +25,37 @@ export interface SearchPage {
   nextCursor?: string | null;
 }
 
+/** `GET /api/v1/sampling`: the configuration in effect (TOML sections as JSON) and the tail sampler's counts. */
+export interface SamplingOverview {
+  tailSampling: {
+    enabled: boolean;
+    config: { decision_wait?: string; policies?: ({ name: string; type: string } & Record<string, unknown>)[] } & Record<
+      string,
+      unknown
+    >;
+    policies?: { name: string; type: string; sampled: number; notSampled: number; votes: Record<string, number> }[];
+    noPolicy?: { sampled: number; notSampled: number };
+    waitingTraces?: number;
+    evictions?: number;
+  };
+  remoteSampling: {
+    config: {
+      default_strategy?: Record<string, unknown> | null;
+      service_strategies?: Record<string, unknown>[];
+    } & Record<string, unknown>;
+    adaptive: boolean;
+  };
+}
+
+/** `GET /api/v1/sampling/traces/{id}`: how the tail sampler decided a trace. */
+export interface SamplingDecision {
+  traceId: string;
+  sampled: boolean;
+  policy: string | null;
+  weight: number;
+  threshold: string | null;
+}
+
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -81,6 +112,8 @@ export const api = {
   traceql: (params: URLSearchParams, signal?: AbortSignal) =>
     getJson<{ traces: TraceSummary[] }>(`/api/v1/traceql?${params}`, signal),
   trace: (id: string) => getJson<unknown>(`/api/v1/traces/${encodeURIComponent(id)}`),
+  sampling: () => getJson<SamplingOverview>('/api/v1/sampling'),
+  samplingDecision: (id: string) => getJson<SamplingDecision>(`/api/v1/sampling/traces/${encodeURIComponent(id)}`),
   criticalPath: (id: string) =>
     getJson<{ spans: { spanId: string; segments: { startUnixNano: string; endUnixNano: string }[] }[] }>(
       `/api/v1/traces/${encodeURIComponent(id)}/critical-path`,
