@@ -36,6 +36,26 @@ async function shot(page, name, { docs = false } = {}) {
 const resultIds = (page) => page.locator('li.result').evaluateAll((els) => els.map((e) => e.dataset.traceId));
 const rowNames = (page) => page.locator('[role=treeitem] .row-name').allTextContents();
 
+/** Page coordinates of the topmost pixel of a colour (±30 per channel) in a canvas: the peak of a plotted line. */
+async function topPixel(canvas, [r0, g0, b0]) {
+  await canvas.scrollIntoViewIfNeeded(); // the mouse clicks in the viewport
+  return canvas.evaluate(
+    (c, [r0, g0, b0]) => {
+      const { data, width, height } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+      for (let i = 0; i < width * height; i++) {
+        const [r, g, b] = [data[4 * i], data[4 * i + 1], data[4 * i + 2]];
+        if (Math.abs(r - r0) < 30 && Math.abs(g - g0) < 30 && Math.abs(b - b0) < 30 && data[4 * i + 3] > 200) {
+          const rect = c.getBoundingClientRect();
+          return { x: rect.left + ((i % width) * rect.width) / width, y: rect.top + (Math.floor(i / width) * rect.height) / height };
+        }
+      }
+      return null;
+    },
+    [r0, g0, b0],
+  );
+}
+const RATE_BLUE = [78, 121, 167];
+
 describe('Clew web UI', () => {
   before(async () => {
     server = await startClew();
@@ -502,5 +522,113 @@ latency = { threshold_ms = 5000 }
       await sampled.stop();
       rmSync(configDir, { recursive: true, force: true });
     }
+  });
+
+  test('service graph: the known topology, thickness by rate, red by errors; a node shows RED and traces', async () => {
+    const page = await newPage();
+    await page.goto(`${server.queryUrl}/`);
+    await page.getByRole('link', { name: 'Service graph' }).click();
+    await page.getByTestId('service-graph').waitFor();
+    const edges = await page.locator('g.graph-edge').evaluateAll((els) =>
+      els.map((e) => ({
+        edge: `${e.dataset.client}>${e.dataset.server}`,
+        calls: Number(e.dataset.calls),
+        errors: Number(e.dataset.errors),
+        width: Number(e.querySelector('path').getAttribute('stroke-width')),
+        stroke: e.querySelector('path').getAttribute('stroke'),
+      })),
+    );
+    const byEdge = Object.fromEntries(edges.map((e) => [e.edge, e]));
+    // Client/server pairs of the known and background traces, and the database calls (db.system) as nodes.
+    assert.deepEqual(
+      edges.map((e) => `${e.edge} ${e.calls}/${e.errors}`).sort(),
+      [
+        'cart>redis 2/0',
+        'catalog>postgresql 24/0',
+        'checkout>cart 2/0',
+        'checkout>payment 2/1',
+        'frontend>catalog 24/5',
+        'inventory>postgresql 1/0',
+      ],
+    );
+    const nodes = await page.locator('g.graph-node').evaluateAll((els) =>
+      els.map((e) => `${e.dataset.node}${e.classList.contains('database') ? ' (db)' : ''}`).sort(),
+    );
+    assert.deepEqual(nodes, [
+      'cart', 'catalog', 'checkout', 'frontend', 'inventory', 'payment', 'postgresql (db)', 'redis (db)',
+    ]);
+    assert.ok(byEdge['frontend>catalog'].width > byEdge['checkout>cart'].width, 'more calls, thicker edge');
+    const rgb = (s) => s.match(/\d+/g).map(Number);
+    const [r1, g1] = rgb(byEdge['checkout>payment'].stroke); // half the calls failed
+    const [r2, g2] = rgb(byEdge['checkout>cart'].stroke); // none failed
+    assert.ok(r1 - g1 > 60 && r2 - g2 < 0, `error edge ${byEdge['checkout>payment'].stroke}, ok edge ${byEdge['checkout>cart'].stroke}`);
+
+    await page.locator('g.graph-node[data-node=checkout]').click();
+    await page.waitForURL(/service=checkout/);
+    const panel = page.getByTestId('node-panel');
+    await panel.locator('[data-testid=red-rate] canvas').first().waitFor();
+    assert.equal(await panel.locator('.red-chart').count(), 3);
+    const slowest = panel.getByTestId('slowest-traces').locator('li');
+    await slowest.nth(1).waitFor();
+    const slowIds = await slowest.evaluateAll((els) => els.map((e) => e.dataset.traceId));
+    assert.deepEqual(slowIds, [IDS.slow, IDS.fast]); // the checkout traces, slowest first
+    const failing = panel.getByTestId('failing-traces').locator('li');
+    await failing.first().waitFor();
+    assert.deepEqual(await failing.evaluateAll((els) => els.map((e) => e.dataset.traceId)), [IDS.slow]);
+    await shot(page, 'service-graph', { docs: true });
+    assert.deepEqual(page.errors, []);
+
+    // A point of the node's rate chart opens the search for that service in that time bucket.
+    const peak = await topPixel(panel.locator('[data-testid=red-rate] canvas').first(), RATE_BLUE);
+    assert.ok(peak, 'no rate line in the chart');
+    await page.mouse.move(peak.x, peak.y + 1);
+    await page.mouse.click(peak.x, peak.y + 1);
+    await page.waitForURL(/\/\?service=checkout&range=custom&start=/);
+    await page.locator('li.result').first().waitFor();
+    const found = await resultIds(page);
+    assert.equal(found.length, 1, `one checkout trace per bucket: ${found}`);
+    assert.ok([IDS.fast, IDS.slow].includes(found[0]));
+
+    // A trace link of the panel opens the trace.
+    await page.goBack();
+    await page.getByTestId('failing-traces').locator('a').first().click();
+    await page.waitForURL(new RegExp(`/trace/${IDS.slow}`));
+    await page.getByTestId('trace-id').filter({ hasText: IDS.slow }).waitFor();
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('services page: RED per service and per operation; a point opens the traces of that moment', async () => {
+    const page = await newPage();
+    await page.goto(`${server.queryUrl}/`);
+    await page.getByRole('link', { name: 'Services', exact: true }).click();
+    await page.locator('section.red-service').first().waitFor();
+    const services = await page.locator('section.red-service').evaluateAll((els) => els.map((e) => e.dataset.service));
+    assert.deepEqual([...services].sort(), ['cart', 'catalog', 'checkout', 'frontend', 'inventory', 'payment']);
+    const checkout = page.locator('section.red-service[data-service=checkout]');
+    assert.match(await checkout.locator('h2').textContent(), /7 calls · 1 errors/); // 4 + 3 spans, 1 failed root
+    assert.equal(await checkout.locator('.red-charts').first().locator('canvas').count() >= 3, true);
+
+    await checkout.getByRole('button', { name: /checkout/ }).click();
+    await page.waitForURL(/service=checkout/);
+    const ops = page.getByTestId('operations').locator('section.red-operation');
+    await ops.first().waitFor();
+    const names = await ops.evaluateAll((els) => els.map((e) => e.dataset.operation));
+    assert.deepEqual([...names].sort(), ['GET /cart', 'POST /checkout', 'auth.verify', 'charge']);
+    const root = page.locator('section.red-operation[data-operation="POST /checkout"]');
+    assert.match(await root.locator('h3').textContent(), /2 calls · 1 errors/);
+    await root.locator('[data-testid=red-rate] canvas').first().waitFor();
+    await shot(page, 'services-red', { docs: true });
+    assert.deepEqual(page.errors, []);
+
+    const peak = await topPixel(root.locator('[data-testid=red-rate] canvas').first(), RATE_BLUE);
+    assert.ok(peak, 'no rate line in the operation chart');
+    await page.mouse.move(peak.x, peak.y + 1);
+    await page.mouse.click(peak.x, peak.y + 1);
+    await page.waitForURL(/\/\?service=checkout&name=POST\+%2Fcheckout&range=custom&start=/);
+    await page.locator('li.result').first().waitFor();
+    const found = await resultIds(page);
+    assert.equal(found.length, 1, `one checkout trace per bucket: ${found}`);
+    assert.ok([IDS.fast, IDS.slow].includes(found[0]));
+    assert.deepEqual(page.errors, []);
   });
 });

@@ -6,6 +6,8 @@ import { TracePage } from './pages/TracePage';
 import { ComparePage } from './pages/ComparePage';
 import { OfflinePage } from './pages/OfflinePage';
 import { SamplingPage } from './pages/SamplingPage';
+import { ServiceGraphPage } from './pages/ServiceGraphPage';
+import { ServicesPage } from './pages/ServicesPage';
 import { TenantPicker } from './components/TenantPicker';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
@@ -21,6 +23,8 @@ function App() {
           <NavLink to="/" end>
             Search
           </NavLink>
+          <NavLink to="/services">Services</NavLink>
+          <NavLink to="/graph">Service graph</NavLink>
           <NavLink to="/compare">Compare</NavLink>
           <NavLink to="/sampling">Sampling</NavLink>
           <NavLink to="/offline">Open file</NavLink>
@@ -31,6 +35,8 @@ function App() {
         <Routes>
           <Route path="/" element={<SearchPage />} />
           <Route path="/trace/:traceId" element={<TracePage />} />
+          <Route path="/services" element={<ServicesPage />} />
+          <Route path="/graph" element={<ServiceGraphPage />} />
           <Route path="/compare" element={<ComparePage />} />
           <Route path="/sampling" element={<SamplingPage />} />
           <Route path="/offline" element={<OfflinePage />} />

@@ -56,6 +56,52 @@ export interface SamplingDecision {
   threshold: string | null;
 }
 
+/** Latency summary of one side of an edge, in seconds. */
+export interface LatencySummary {
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/** `GET /api/v1/dependencies`: calls from client to server services over a range. */
+export interface DependencyEdge {
+  client: string;
+  server: string;
+  connectionType: string; // "", "database", "messaging_system", "virtual_node"
+  calls: number;
+  errors: number;
+  clientSeconds: LatencySummary | null;
+  serverSeconds: LatencySummary | null;
+}
+
+/** One time bucket of `GET /api/v1/metrics/red` (latency quantiles in seconds, null when no calls). */
+export interface RedPoint {
+  start: string; // unix nanoseconds
+  calls: number;
+  errors: number;
+  rate: number;
+  errorRatio: number | null;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+export interface RedSeries {
+  service: string;
+  operation?: string | null;
+  points: RedPoint[];
+  total: RedPoint;
+}
+
+export interface RedAnswer {
+  start: string;
+  end: string;
+  step: string;
+  series: RedSeries[];
+}
+
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -114,6 +160,9 @@ export const api = {
   trace: (id: string) => getJson<unknown>(`/api/v1/traces/${encodeURIComponent(id)}`),
   sampling: () => getJson<SamplingOverview>('/api/v1/sampling'),
   samplingDecision: (id: string) => getJson<SamplingDecision>(`/api/v1/sampling/traces/${encodeURIComponent(id)}`),
+  dependencies: (start: number, end: number) =>
+    getJson<{ edges: DependencyEdge[] }>(`/api/v1/dependencies?start=${start}&end=${end}`).then((r) => r.edges),
+  red: (params: URLSearchParams) => getJson<RedAnswer>(`/api/v1/metrics/red?${params}`),
   criticalPath: (id: string) =>
     getJson<{ spans: { spanId: string; segments: { startUnixNano: string; endUnixNano: string }[] }[] }>(
       `/api/v1/traces/${encodeURIComponent(id)}/critical-path`,
