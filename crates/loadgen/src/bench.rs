@@ -32,10 +32,27 @@ pub struct ServerProcess {
     pub data_dir: PathBuf,
 }
 
+/// Starts of a server before giving up (each on new ports).
+const START_ATTEMPTS: usize = 3;
+
 impl ServerProcess {
-    /// Starts `clew serve` (or `clew sink` when `sink`) on free loopback ports and waits until it is ready.
+    /// Starts `clew serve` (or `clew sink` when `sink`) on free loopback ports and waits until it is ready. A
+    /// server that exits at once (another process took one of its ports in between) is started again on new ports.
     pub fn start(clew: &Path, data_dir: &Path, sink: bool, extra_args: &[String]) -> Result<Self, BenchError> {
-        let ports: Vec<u16> = (0..7).map(|_| free_port()).collect::<Result<_, _>>()?;
+        for _ in 0..START_ATTEMPTS {
+            if let Some(server) = Self::start_once(clew, data_dir, sink, extra_args)? {
+                return Ok(server);
+            }
+        }
+        Err(BenchError::Setup(format!(
+            "the server exited at start {START_ATTEMPTS} times; see {}/server.log",
+            data_dir.display()
+        )))
+    }
+
+    /// `None` when the server exited before it was ready.
+    fn start_once(clew: &Path, data_dir: &Path, sink: bool, extra_args: &[String]) -> Result<Option<Self>, BenchError> {
+        let ports = free_ports(7)?;
         std::fs::create_dir_all(data_dir)?;
         let mut command = Command::new(clew);
         if sink {
@@ -59,7 +76,7 @@ impl ServerProcess {
         command.args(extra_args);
         let log = std::fs::File::create(data_dir.join("server.log"))?;
         let child = command.stdout(Stdio::null()).stderr(log).spawn()?;
-        let server = Self {
+        let mut server = Self {
             child,
             otlp_grpc: format!("http://127.0.0.1:{}", ports[0]),
             otlp_http: format!("http://127.0.0.1:{}", ports[1]),
@@ -68,16 +85,20 @@ impl ServerProcess {
             tempo: format!("http://127.0.0.1:{}", ports[5]),
             data_dir: data_dir.to_path_buf(),
         };
-        server.wait_ready(Duration::from_secs(30))?;
-        Ok(server)
+        let ready = server.wait_ready(Duration::from_secs(30))?;
+        Ok(ready.then_some(server))
     }
 
-    fn wait_ready(&self, timeout: Duration) -> Result<(), BenchError> {
+    /// `true` once ready, `false` if the process exited first.
+    fn wait_ready(&mut self, timeout: Duration) -> Result<bool, BenchError> {
         let deadline = Instant::now() + timeout;
         let url = format!("{}/ready", self.telemetry);
         while Instant::now() < deadline {
             if blocking_get(&url).is_ok_and(|(status, _)| status == 200) {
-                return Ok(());
+                return Ok(true);
+            }
+            if self.child.try_wait()?.is_some() {
+                return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -109,8 +130,10 @@ impl Drop for ServerProcess {
     }
 }
 
-fn free_port() -> Result<u16, BenchError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Distinct free loopback ports: all are bound at once, so none is handed out twice.
+fn free_ports(n: usize) -> Result<Vec<u16>, BenchError> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// A tiny blocking GET for readiness polling and metrics (no async runtime needed).
