@@ -4,6 +4,8 @@
 use clew_model::otlp::KeyValue;
 use prost::Message;
 
+use crate::proto_fields::{FIXED32, LEN, Reader, VARINT};
+
 /// What conditions need from one span.
 #[derive(Debug, Default, PartialEq)]
 pub struct ScannedSpan<'a> {
@@ -14,66 +16,11 @@ pub struct ScannedSpan<'a> {
     pub attributes: Vec<KeyValue>,
 }
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const FIXED32: u8 = 5;
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.pos)?;
-            self.pos += 1;
-            value |= ((byte & 0x7f) as u64) << shift;
-            if byte < 0x80 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    fn key(&mut self) -> Option<Option<(u32, u8)>> {
-        if self.pos >= self.bytes.len() {
-            return Some(None);
-        }
-        let key = self.varint()?;
-        Some(Some(((key >> 3) as u32, (key & 7) as u8)))
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let slice = self.bytes.get(self.pos..end)?;
-        self.pos = end;
-        Some(slice)
-    }
-
-    fn len_delimited(&mut self) -> Option<&'a [u8]> {
-        let n = self.varint()? as usize;
-        self.take(n)
-    }
-
-    fn skip(&mut self, wire: u8) -> Option<()> {
-        match wire {
-            VARINT => self.varint().map(|_| ()),
-            FIXED64 => self.take(8).map(|_| ()),
-            LEN => self.len_delimited().map(|_| ()),
-            FIXED32 => self.take(4).map(|_| ()),
-            _ => None,
-        }
-    }
-}
-
 /// Scans a span; `None` if the bytes are not a well-formed span (the caller then ignores its contents).
 pub fn scan_span<'a>(bytes: &'a [u8], wanted: &dyn Fn(&[u8]) -> bool) -> Option<ScannedSpan<'a>> {
     let mut out = ScannedSpan::default();
-    let mut reader = Reader { bytes, pos: 0 };
-    while let Some((field, wire)) = reader.key()? {
+    let mut reader = Reader::new(bytes);
+    while let Some((field, wire)) = reader.next_key()? {
         match (field, wire) {
             (3, LEN) => out.trace_state = std::str::from_utf8(reader.len_delimited()?).ok()?,
             (16, FIXED32) => out.flags = u32::from_le_bytes(reader.take(4)?.try_into().ok()?),
@@ -92,8 +39,8 @@ pub fn scan_span<'a>(bytes: &'a [u8], wanted: &dyn Fn(&[u8]) -> bool) -> Option<
 
 /// The key of an encoded `KeyValue` (field 1), borrowed.
 fn key_of(kv: &[u8]) -> Option<&[u8]> {
-    let mut reader = Reader { bytes: kv, pos: 0 };
-    while let Some((field, wire)) = reader.key()? {
+    let mut reader = Reader::new(kv);
+    while let Some((field, wire)) = reader.next_key()? {
         if (field, wire) == (1, LEN) {
             return reader.len_delimited();
         }
@@ -104,9 +51,9 @@ fn key_of(kv: &[u8]) -> Option<&[u8]> {
 
 /// `Status.code` (field 3); absent means UNSET.
 fn status_code(status: &[u8]) -> Option<i32> {
-    let mut reader = Reader { bytes: status, pos: 0 };
+    let mut reader = Reader::new(status);
     let mut code = 0;
-    while let Some((field, wire)) = reader.key()? {
+    while let Some((field, wire)) = reader.next_key()? {
         if (field, wire) == (3, VARINT) {
             code = reader.varint()? as i32;
         } else {

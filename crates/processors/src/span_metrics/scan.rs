@@ -4,10 +4,7 @@
 
 use std::borrow::Cow;
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const FIXED32: u8 = 5;
+use crate::proto_fields::{FIXED64, LEN, Reader, VARINT};
 
 /// The span fields the metrics use.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -30,7 +27,7 @@ pub fn scan_span<'a>(
 ) -> SpanFields<'a> {
     let mut fields = SpanFields::default();
     let mut from = 0;
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     while let Some((field, wire)) = reader.key() {
         let ok = match (field, wire) {
             (4, LEN) => reader.len_delimited().map(|b| fields.parent_span_id = b),
@@ -56,7 +53,7 @@ pub fn scan_span<'a>(
 
 /// Like [`scan_span`] for the attributes of an encoded `Resource`.
 pub fn scan_resource<'a>(bytes: &'a [u8], wanted: &[&str], found: &mut [Option<Cow<'a, str>>]) {
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     while let Some((field, wire)) = reader.key() {
         let ok = match (field, wire) {
             (1, LEN) => reader.len_delimited().map(|kv| attribute(kv, wanted, found)),
@@ -70,7 +67,7 @@ pub fn scan_resource<'a>(bytes: &'a [u8], wanted: &[&str], found: &mut [Option<C
 
 /// One encoded `KeyValue`: records its value if its key is wanted and not yet found.
 fn attribute<'a>(kv: &'a [u8], wanted: &[&str], found: &mut [Option<Cow<'a, str>>]) {
-    let mut reader = Reader { bytes: kv, pos: 0 };
+    let mut reader = Reader::new(kv);
     let mut slot = None;
     let mut value = None;
     while let Some((field, wire)) = reader.key() {
@@ -97,7 +94,7 @@ fn attribute<'a>(kv: &'a [u8], wanted: &[&str], found: &mut [Option<Cow<'a, str>
 
 /// A scalar `AnyValue` as text (strings borrowed); arrays, maps and bytes count as absent.
 fn any_value_text(bytes: &[u8]) -> Option<Cow<'_, str>> {
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     let mut text = None;
     while let Some((field, wire)) = reader.key() {
         text = match (field, wire) {
@@ -116,7 +113,7 @@ fn any_value_text(bytes: &[u8]) -> Option<Cow<'_, str>> {
 
 /// `Status.code` (field 3); absent means UNSET.
 fn status_code(status: &[u8]) -> i32 {
-    let mut reader = Reader { bytes: status, pos: 0 };
+    let mut reader = Reader::new(status);
     let mut code = 0;
     while let Some((field, wire)) = reader.key() {
         let ok =
@@ -126,57 +123,6 @@ fn status_code(status: &[u8]) -> i32 {
         }
     }
     code
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.pos)?;
-            self.pos += 1;
-            value |= ((byte & 0x7f) as u64) << shift;
-            if byte < 0x80 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// The next field number and wire type; `None` at the end (or on a broken key).
-    fn key(&mut self) -> Option<(u32, u8)> {
-        if self.pos >= self.bytes.len() {
-            return None;
-        }
-        let key = self.varint()?;
-        Some(((key >> 3) as u32, (key & 7) as u8))
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let slice = self.bytes.get(self.pos..end)?;
-        self.pos = end;
-        Some(slice)
-    }
-
-    fn len_delimited(&mut self) -> Option<&'a [u8]> {
-        let n = self.varint()? as usize;
-        self.take(n)
-    }
-
-    fn skip(&mut self, wire: u8) -> Option<()> {
-        match wire {
-            VARINT => self.varint().map(|_| ()),
-            FIXED64 => self.take(8).map(|_| ()),
-            LEN => self.len_delimited().map(|_| ()),
-            FIXED32 => self.take(4).map(|_| ()),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
