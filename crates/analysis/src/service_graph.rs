@@ -18,26 +18,7 @@ const CLIENT: i32 = 3;
 const PRODUCER: i32 = 4;
 const CONSUMER: i32 = 5;
 
-/// What kind of node the callee is, as the `connection_type` of the live metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Connection {
-    Request,
-    Messaging,
-    Database,
-    Virtual,
-}
-
-impl Connection {
-    /// The `connection_type` label value (empty for a plain request).
-    pub fn label(self) -> &'static str {
-        match self {
-            Connection::Request => "",
-            Connection::Messaging => "messaging_system",
-            Connection::Database => "database",
-            Connection::Virtual => "virtual_node",
-        }
-    }
-}
+pub use clew_model::Connection;
 
 /// Requests along one edge.
 #[derive(Debug, Clone, Default, PartialEq)]

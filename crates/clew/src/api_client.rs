@@ -3,6 +3,24 @@
 use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 
+/// Which Clew to ask, and as which tenant: the options every query command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Base URL of the Clew query API.
+    #[arg(long, env = "CLEW_SERVER", default_value = "http://127.0.0.1:16686")]
+    pub server: String,
+    /// Tenant to read from (sent as X-Scope-OrgID).
+    #[arg(long, env = "CLEW_TENANT")]
+    pub tenant: Option<String>,
+}
+
+impl ServerArgs {
+    /// [`get_json`] from this server as this tenant.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        get_json(&self.server, path, self.tenant.as_deref()).await
+    }
+}
+
 /// GETs `path` (with its query string) from a Clew query API and decodes the JSON answer; non-2xx answers become
 /// errors carrying the server's message. `tenant` goes out as `X-Scope-OrgID`.
 pub async fn get_json<T: DeserializeOwned>(server: &str, path: &str, tenant: Option<&str>) -> anyhow::Result<T> {

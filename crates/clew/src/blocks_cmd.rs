@@ -1,16 +1,12 @@
 //! `clew blocks`: the blocks a Clew server holds for a tenant, as a table.
 
-use crate::api_client;
+use crate::api_client::ServerArgs;
 use serde::Deserialize;
 
 #[derive(clap::Args, Debug)]
 pub struct BlocksArgs {
-    /// Base URL of the Clew query API.
-    #[arg(long, env = "CLEW_SERVER", default_value = "http://127.0.0.1:16686")]
-    pub server: String,
-    /// Tenant to list (sent as X-Scope-OrgID).
-    #[arg(long, env = "CLEW_TENANT")]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub target: ServerArgs,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +26,7 @@ struct Block {
 }
 
 pub async fn run(args: BlocksArgs) -> anyhow::Result<()> {
-    let list: BlockList = api_client::get_json(&args.server, "/api/v1/blocks", args.tenant.as_deref()).await?;
+    let list: BlockList = args.target.get_json("/api/v1/blocks").await?;
     print!("{}", render(&list.blocks));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `clew query '<TraceQL>'`: runs a TraceQL query on a Clew server and prints the matching traces as a table.
 
-use crate::api_client;
+use crate::api_client::ServerArgs;
 use crate::search_cmd::{SearchResult, render};
 
 #[derive(clap::Args, Debug)]
@@ -16,12 +16,8 @@ pub struct QueryArgs {
     /// Traces to show (1 to 1000).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// Base URL of the Clew query API.
-    #[arg(long, env = "CLEW_SERVER", default_value = "http://127.0.0.1:16686")]
-    pub server: String,
-    /// Tenant to read from (sent as X-Scope-OrgID).
-    #[arg(long, env = "CLEW_TENANT")]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub target: ServerArgs,
 }
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
@@ -34,7 +30,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     }
     q.append_pair("limit", &args.limit.to_string());
     let path = format!("/api/v1/traceql?{}", q.finish());
-    let result: SearchResult = api_client::get_json(&args.server, &path, args.tenant.as_deref()).await?;
+    let result: SearchResult = args.target.get_json(&path).await?;
     print!("{}", render(&result));
     Ok(())
 }

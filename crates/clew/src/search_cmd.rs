@@ -1,6 +1,6 @@
 //! `clew search`: asks a Clew server for traces matching span conditions and prints them as a table.
 
-use crate::api_client;
+use crate::api_client::ServerArgs;
 use serde::Deserialize;
 
 use crate::trace_cmd::format_duration;
@@ -37,12 +37,8 @@ pub struct SearchArgs {
     /// Traces to show (1 to 1000).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// Base URL of the Clew query API.
-    #[arg(long, env = "CLEW_SERVER", default_value = "http://127.0.0.1:16686")]
-    pub server: String,
-    /// Tenant to read from (sent as X-Scope-OrgID).
-    #[arg(long, env = "CLEW_TENANT")]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub target: ServerArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +85,7 @@ fn query_string(args: &SearchArgs) -> String {
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let path = format!("/api/v1/search?{}", query_string(&args));
-    let result: SearchResult = api_client::get_json(&args.server, &path, args.tenant.as_deref()).await?;
+    let result: SearchResult = args.target.get_json(&path).await?;
     print!("{}", render(&result));
     Ok(())
 }
@@ -195,8 +191,7 @@ mod tests {
             start: None,
             end: None,
             limit: 5,
-            server: String::new(),
-            tenant: None,
+            target: ServerArgs { server: String::new(), tenant: None },
         };
         assert_eq!(query_string(&args), "service=a+b&minDuration=5ms&attr=k%3Dv&attr=n%3E%3D2&limit=5");
     }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 
-use crate::api_client;
+use crate::api_client::{self, ServerArgs};
 use clew_model::otlp::{Span, TracesData, status};
 use clew_model::{SpanId, TraceId, service_name};
 
@@ -15,12 +15,8 @@ use clew_model::{SpanId, TraceId, service_name};
 pub struct TraceArgs {
     /// Trace id: 32 hex characters (16 are left-padded with zeros).
     pub id: String,
-    /// Base URL of the Clew query API.
-    #[arg(long, env = "CLEW_SERVER", default_value = "http://127.0.0.1:16686")]
-    pub server: String,
-    /// Tenant to read from (sent as X-Scope-OrgID).
-    #[arg(long, env = "CLEW_TENANT")]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub target: ServerArgs,
     /// Never colour the output (also when NO_COLOR is set or the output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -35,10 +31,10 @@ const CRITICAL_MARK: char = '◆';
 
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     let id = TraceId::parse_hex(&args.id).with_context(|| format!("invalid trace id {:?}", args.id))?;
-    let tenant = args.tenant.as_deref();
-    let trace: TracesData = api_client::get_json(&args.server, &format!("/api/v1/traces/{id}"), tenant).await?;
+    let tenant = args.target.tenant.as_deref();
+    let trace: TracesData = args.target.get_json(&format!("/api/v1/traces/{id}")).await?;
     let critical = match args.critical_path {
-        true => Some(CriticalSpans::fetch(&args.server, &id, tenant).await?),
+        true => Some(CriticalSpans::fetch(&args.target.server, &id, tenant).await?),
         false => None,
     };
     let color = !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();

@@ -5,11 +5,13 @@
 //! OTLP request itself plus an index of its spans ([`wire`]), so nothing a client sends is lost on the way
 //! through and the hot path never decodes spans into structs.
 
+mod graph;
 mod ids;
 mod sink;
 mod tenant;
 pub mod wire;
 
+pub use graph::Connection;
 pub use ids::{SpanId, TraceId, TraceIdError};
 pub use sink::{Accepted, SinkError, SpanSink, TraceDropper};
 pub use tenant::{DEFAULT_TENANT, Tenant, TenantError};

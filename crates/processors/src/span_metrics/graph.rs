@@ -16,25 +16,7 @@ pub const KIND_CLIENT: i32 = 3;
 pub const KIND_PRODUCER: i32 = 4;
 pub const KIND_CONSUMER: i32 = 5;
 
-/// What kind of connection an edge is (the `connection_type` label; empty for a plain request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Connection {
-    Request,
-    Messaging,
-    Database,
-    Virtual,
-}
-
-impl Connection {
-    pub fn label(self) -> &'static str {
-        match self {
-            Connection::Request => "",
-            Connection::Messaging => "messaging_system",
-            Connection::Database => "database",
-            Connection::Virtual => "virtual_node",
-        }
-    }
-}
+pub use clew_model::Connection;
 
 /// One side of a call, as a span reports it.
 #[derive(Debug, Clone)]
