@@ -87,7 +87,7 @@ pub enum TraceQlError {
 impl Query {
     /// Runs a TraceQL query: matching traces newest first, at most `limit`.
     pub async fn traceql(&self, tenant: &Tenant, request: &TraceQlRequest) -> Result<TraceQlResult, TraceQlError> {
-        let query = clew_traceql::parse(&request.query)?;
+        let query = clew_traceql::parse_search(&request.query)?;
         let filter = pushdown(&query);
         let evaluator = Evaluator::new(query);
         let limit = request.limit.clamp(1, MAX_LIMIT);
@@ -137,7 +137,7 @@ impl Query {
 /// The store filter every matching trace satisfies on at least one span: the plan's entry with the most
 /// conditions, less what the store cannot judge exactly as TraceQL does (those conditions are left out, which
 /// only widens the candidates).
-fn pushdown(query: &clew_traceql::Query) -> SpanFilter {
+pub fn pushdown(query: &clew_traceql::Query) -> SpanFilter {
     let plan = clew_traceql::plan::plan(query);
     let Some(span) = plan.primary() else { return SpanFilter::default() };
     let mut filter = SpanFilter {

@@ -5,11 +5,85 @@
 //! The tree keeps no spelling or positions: two queries that mean the same parse to equal trees, and printing a
 //! tree (see `stringer`) and parsing it again gives the same tree.
 
-/// A whole query: a pipeline and the hints of `with(…)`.
+/// A whole query: a pipeline, for metrics queries the metrics stages after it, and the hints of `with(…)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub pipeline: Pipeline,
+    /// `| rate() by (…) | topk(5)`: turns the matched spans into time series.
+    pub metrics: Option<Metrics>,
     pub hints: Vec<Hint>,
+}
+
+/// The metrics stages of a query: a function over the matched spans, its grouping, and an optional selection of
+/// series (`topk`, `bottomk`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    pub function: MetricsFunction,
+    pub by: Vec<Field>,
+    pub second_stage: Option<SecondStage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricsFunction {
+    Rate,
+    CountOverTime,
+    MinOverTime(Field),
+    MaxOverTime(Field),
+    AvgOverTime(Field),
+    SumOverTime(Field),
+    /// The field and the quantiles (0 to 1).
+    QuantileOverTime(Field, Vec<f64>),
+    HistogramOverTime(Field),
+}
+
+impl MetricsFunction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Rate => "rate",
+            Self::CountOverTime => "count_over_time",
+            Self::MinOverTime(_) => "min_over_time",
+            Self::MaxOverTime(_) => "max_over_time",
+            Self::AvgOverTime(_) => "avg_over_time",
+            Self::SumOverTime(_) => "sum_over_time",
+            Self::QuantileOverTime(..) => "quantile_over_time",
+            Self::HistogramOverTime(_) => "histogram_over_time",
+        }
+    }
+
+    /// The field the function reads from each span; `None` for the counting functions.
+    pub fn field(&self) -> Option<&Field> {
+        match self {
+            Self::Rate | Self::CountOverTime => None,
+            Self::MinOverTime(f)
+            | Self::MaxOverTime(f)
+            | Self::AvgOverTime(f)
+            | Self::SumOverTime(f)
+            | Self::QuantileOverTime(f, _)
+            | Self::HistogramOverTime(f) => Some(f),
+        }
+    }
+}
+
+/// `topk(n)` or `bottomk(n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondStage {
+    pub op: SecondStageOp,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStageOp {
+    TopK,
+    BottomK,
+}
+
+impl SecondStageOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TopK => "topk",
+            Self::BottomK => "bottomk",
+        }
+    }
 }
 
 /// `stage | stage | …`, evaluated left to right on the spansets of one trace.

@@ -10,7 +10,8 @@
 //!   sent on, and parsing the printed text gives the same tree;
 //! - [`plan`] extracts the span-level conditions every match must satisfy, so storage can skip traces that
 //!   cannot match before anything is decoded;
-//! - [`eval`] runs a query on one whole trace in memory, decoded as OTLP, with Tempo's semantics.
+//! - [`eval`] runs a query on one whole trace in memory, decoded as OTLP, with Tempo's semantics;
+//! - [`metrics`] turns the spans a metrics query (`{ } | rate() by (…)`) matched into time series.
 //!
 //! Errors carry the position and what was expected: `parse error at line 1, col 9: expected a field expression
 //! after '=', found '}'`.
@@ -19,6 +20,7 @@ pub mod ast;
 mod error;
 pub mod eval;
 pub mod lexer;
+pub mod metrics;
 pub mod parser;
 pub mod plan;
 mod shape;
@@ -28,7 +30,7 @@ mod typecheck;
 pub use ast::Query;
 pub use error::ParseError;
 pub use eval::{Evaluator, MatchedSpan, MatchedSpanset, TraceMatch, Value, evaluate};
-pub use parser::parse;
+pub use parser::{parse, parse_search};
 pub use plan::{Condition, Plan, SpanConditions, plan};
 pub use stringer::format_duration;
 

@@ -11,10 +11,17 @@ use crate::error::ParseError;
 use crate::lexer::{Spanned, Token, tokenize};
 use crate::typecheck;
 
-/// Parses and type-checks a query.
+/// Parses and type-checks a query: a search, or a metrics query (`{ } | rate()`).
 pub fn parse(source: &str) -> Result<Query, ParseError> {
     let tokens = tokenize(source)?;
-    let mut parser = Parser { src: source, toks: tokens, pos: 0 };
+    let mut parser = Parser { src: source, toks: tokens, pos: 0, allow_metrics: true };
+    parser.query()
+}
+
+/// Parses a search: as [`parse`], but a metrics function is an error (Tempo's search rejects them too).
+pub fn parse_search(source: &str) -> Result<Query, ParseError> {
+    let tokens = tokenize(source)?;
+    let mut parser = Parser { src: source, toks: tokens, pos: 0, allow_metrics: false };
     parser.query()
 }
 
@@ -43,6 +50,7 @@ pub(crate) struct Located {
     pub at: usize,
 }
 
+/// Functions that turn matched spans into time series: the first metrics stage.
 const METRICS_FUNCTIONS: &[&str] = &[
     "rate",
     "count_over_time",
@@ -52,15 +60,19 @@ const METRICS_FUNCTIONS: &[&str] = &[
     "sum_over_time",
     "quantile_over_time",
     "histogram_over_time",
-    "compare",
-    "topk",
-    "bottomk",
 ];
+
+/// Metrics functions Tempo has and Clew does not.
+const UNSUPPORTED_METRICS_FUNCTIONS: &[&str] = &["compare"];
+
+/// Functions that select series after a metrics function.
+const SECOND_STAGE_FUNCTIONS: &[&str] = &["topk", "bottomk"];
 
 pub(crate) struct Parser<'a> {
     pub src: &'a str,
     toks: Vec<Spanned>,
     pos: usize,
+    allow_metrics: bool,
 }
 
 /// The binary operator a token stands for inside `{ }`, with its precedence.
@@ -169,13 +181,127 @@ impl<'a> Parser<'a> {
     }
 
     fn query(&mut self) -> Result<Query, ParseError> {
-        let stages = self.pipeline()?;
+        let stages = self.pipeline(true)?;
         let pipeline = crate::shape::root(self.src, stages)?;
+        let metrics = if *self.peek() == Token::Pipe {
+            self.advance();
+            if !self.allow_metrics {
+                let name = self.peek().describe();
+                return Err(self.error(
+                    self.offset(),
+                    format!("metrics function {name} is not supported in searches (ask /api/metrics/query_range)"),
+                ));
+            }
+            Some(self.metrics()?)
+        } else {
+            None
+        };
         let hints = if self.is_ident("with") { self.hints()? } else { Vec::new() };
         if *self.peek() != Token::Eof {
             return Err(self.expected("'|', 'with' or end of query"));
         }
-        Ok(Query { pipeline, hints })
+        Ok(Query { pipeline, metrics, hints })
+    }
+
+    /// Whether the next tokens are `| name(` for one of `names`.
+    fn pipe_then_function(&self, names: &[&str]) -> bool {
+        *self.peek() == Token::Pipe
+            && matches!(self.peek_at(1), Token::Ident(n) if names.contains(&n.as_str()))
+            && *self.peek_at(2) == Token::LParen
+    }
+
+    /// `rate() by (a, b) | topk(3)`, after the spanset pipeline and its `|`.
+    fn metrics(&mut self) -> Result<Metrics, ParseError> {
+        let Token::Ident(name) = self.advance().token else { unreachable!("checked by pipe_then_function") };
+        self.expect(Token::LParen, &format!("'(' after {name}"))?;
+        let function = match name.as_str() {
+            "rate" | "count_over_time" => {
+                self.expect(Token::RParen, &format!("')': {name}() takes no arguments"))?;
+                if name == "rate" { MetricsFunction::Rate } else { MetricsFunction::CountOverTime }
+            }
+            _ => {
+                let field = self.metrics_field(&name)?;
+                let function = match name.as_str() {
+                    "min_over_time" => MetricsFunction::MinOverTime(field),
+                    "max_over_time" => MetricsFunction::MaxOverTime(field),
+                    "avg_over_time" => MetricsFunction::AvgOverTime(field),
+                    "sum_over_time" => MetricsFunction::SumOverTime(field),
+                    "histogram_over_time" => MetricsFunction::HistogramOverTime(field),
+                    _ => {
+                        let mut qs = Vec::new();
+                        while *self.peek() == Token::Comma {
+                            self.advance();
+                            let q_at = self.offset();
+                            let q = match *self.peek() {
+                                Token::Integer(i) => i as f64,
+                                Token::Float(f) => f,
+                                _ => return Err(self.expected("a quantile between 0 and 1")),
+                            };
+                            if !(0.0..=1.0).contains(&q) {
+                                return Err(self.error(q_at, format!("quantile {q} is not between 0 and 1")));
+                            }
+                            self.advance();
+                            qs.push(q);
+                        }
+                        if qs.is_empty() {
+                            return Err(self.expected("',' and the quantiles after the field of quantile_over_time"));
+                        }
+                        MetricsFunction::QuantileOverTime(field, qs)
+                    }
+                };
+                self.expect(Token::RParen, &format!("')' after the arguments of {name}()"))?;
+                function
+            }
+        };
+        let mut by = Vec::new();
+        if self.is_ident("by") && *self.peek_at(1) == Token::LParen {
+            self.advance();
+            self.advance();
+            by.push(self.select_field("by()")?);
+            while *self.peek() == Token::Comma {
+                self.advance();
+                by.push(self.select_field("by()")?);
+            }
+            self.expect(Token::RParen, "',' or ')' in by()")?;
+        }
+        let second_stage = if self.pipe_then_function(SECOND_STAGE_FUNCTIONS) {
+            self.advance();
+            let Token::Ident(name) = self.advance().token else { unreachable!("checked by pipe_then_function") };
+            self.advance();
+            let limit_at = self.offset();
+            let limit = match *self.peek() {
+                Token::Integer(n) => n,
+                _ => return Err(self.expected(&format!("the number of series to keep in {name}()"))),
+            };
+            if limit == 0 {
+                return Err(self.error(limit_at, format!("{name}() must keep at least one series")));
+            }
+            self.advance();
+            self.expect(Token::RParen, &format!("')' after the limit of {name}()"))?;
+            let op = if name == "topk" { SecondStageOp::TopK } else { SecondStageOp::BottomK };
+            Some(SecondStage { op, limit })
+        } else {
+            None
+        };
+        if *self.peek() == Token::Pipe {
+            return Err(self.error(self.offset(), "only topk() or bottomk() may follow a metrics function"));
+        }
+        Ok(Metrics { function, by, second_stage })
+    }
+
+    /// The field a metrics function reads: an attribute or a numeric intrinsic.
+    fn metrics_field(&mut self, function: &str) -> Result<Field, ParseError> {
+        let at = self.offset();
+        let field = self.select_field(&format!("{function}()"))?;
+        if let Field::Intrinsic(i) = &field
+            && !i.value_type().is_numeric()
+        {
+            return Err(self.error(
+                at,
+                format!("{function}() needs a numeric field, {} is a {}", i.name(), i.value_type().name()),
+            ));
+        }
+        Ok(field)
     }
 
     fn hints(&mut self) -> Result<Vec<Hint>, ParseError> {
@@ -207,10 +333,10 @@ impl<'a> Parser<'a> {
         Ok(hints)
     }
 
-    /// `stage | stage | …`
-    fn pipeline(&mut self) -> Result<Vec<Located>, ParseError> {
+    /// `stage | stage | …`; at the top level (`top`) the pipeline ends before a metrics function.
+    fn pipeline(&mut self, top: bool) -> Result<Vec<Located>, ParseError> {
         let mut stages = vec![self.stage_expr(0)?];
-        while *self.peek() == Token::Pipe {
+        while *self.peek() == Token::Pipe && !(top && self.pipe_then_function(METRICS_FUNCTIONS)) {
             self.advance();
             stages.push(self.stage_expr(0)?);
         }
@@ -240,7 +366,7 @@ impl<'a> Parser<'a> {
             Token::LBrace => Node::Filter(self.filter()?),
             Token::LParen => {
                 self.advance();
-                let stages = self.pipeline()?;
+                let stages = self.pipeline(false)?;
                 self.expect(Token::RParen, "')' or an operator")?;
                 Node::Paren(stages)
             }
@@ -267,10 +393,10 @@ impl<'a> Parser<'a> {
                     "select" => {
                         self.advance();
                         self.advance();
-                        let mut fields = vec![self.select_field()?];
+                        let mut fields = vec![self.select_field("select()")?];
                         while *self.peek() == Token::Comma {
                             self.advance();
-                            fields.push(self.select_field()?);
+                            fields.push(self.select_field("select()")?);
                         }
                         self.expect(Token::RParen, "',' or ')' in select()")?;
                         Node::Select(fields)
@@ -282,7 +408,20 @@ impl<'a> Parser<'a> {
                         Node::Coalesce
                     }
                     m if METRICS_FUNCTIONS.contains(&m) => {
-                        return Err(self.error(at, format!("metrics function '{m}' is not supported in searches")));
+                        return Err(self.error(
+                            at,
+                            format!(
+                                "metrics function '{m}' must be the last stage after a spanset pipeline: {{ }} | {m}(…)"
+                            ),
+                        ));
+                    }
+                    m if UNSUPPORTED_METRICS_FUNCTIONS.contains(&m) => {
+                        return Err(self.error(at, format!("metrics function '{m}' is not supported")));
+                    }
+                    m if SECOND_STAGE_FUNCTIONS.contains(&m) => {
+                        return Err(
+                            self.error(at, format!("'{m}' must follow a metrics function: {{ }} | rate() | {m}(5)"))
+                        );
                     }
                     other => return Err(self.error(at, format!("unknown function '{other}'"))),
                 }
@@ -299,7 +438,9 @@ impl<'a> Parser<'a> {
         Ok(Located { node, at })
     }
 
-    fn select_field(&mut self) -> Result<Field, ParseError> {
+    /// An attribute or intrinsic, as `select()`, a metrics function and a metrics `by()` take; `context` names
+    /// the function for the error message.
+    fn select_field(&mut self, context: &str) -> Result<Field, ParseError> {
         match self.peek().clone() {
             Token::Attribute(scope, name) => {
                 self.advance();
@@ -309,7 +450,7 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(Field::Intrinsic(i))
             }
-            _ => Err(self.expected("an attribute or intrinsic in select()")),
+            _ => Err(self.expected(&format!("an attribute or intrinsic in {context}"))),
         }
     }
 
@@ -502,6 +643,7 @@ mod tests {
         assert_eq!(
             q,
             Query {
+                metrics: None,
                 pipeline: Pipeline {
                     stages: vec![
                         Stage::Spanset(SpansetExpr::Op {
@@ -524,5 +666,28 @@ mod tests {
             panic!("{q:?}")
         };
         assert!(matches!(lhs.as_ref(), FieldExpr::Unary { op: UnaryOp::Neg, .. }), "-2 ^ 2 is -(2 ^ 2)");
+    }
+
+    #[test]
+    fn metrics_trees_and_searches() {
+        let q = parse("{ } | quantile_over_time(duration, .5, 1) by (name, span.a) | bottomk(2) with(exemplars=5)")
+            .unwrap();
+        let duration = Field::Intrinsic(Intrinsic::Duration);
+        let a = Field::Attribute(Attribute { scope: Scope::Span, name: "a".into() });
+        assert_eq!(
+            q.metrics,
+            Some(Metrics {
+                function: MetricsFunction::QuantileOverTime(duration, vec![0.5, 1.0]),
+                by: vec![Field::Intrinsic(Intrinsic::Name), a],
+                second_stage: Some(SecondStage { op: SecondStageOp::BottomK, limit: 2 }),
+            })
+        );
+        assert_eq!(q.hints, vec![Hint { key: "exemplars".into(), value: Static::Int(5) }]);
+        assert_eq!(parse_search("{ .a = 1 } | count() > 1").unwrap(), parse("{ .a = 1 } | count() > 1").unwrap());
+        let e = parse_search("{ } | rate()").unwrap_err();
+        assert_eq!(
+            (e.column, e.message.as_str()),
+            (7, "metrics function 'rate' is not supported in searches (ask /api/metrics/query_range)")
+        );
     }
 }

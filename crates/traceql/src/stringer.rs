@@ -9,6 +9,9 @@ use crate::ast::*;
 impl Display for Query {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         fmt_pipeline(&self.pipeline, f)?;
+        if let Some(m) = &self.metrics {
+            write!(f, " | {m}")?;
+        }
         if !self.hints.is_empty() {
             f.write_str(" with(")?;
             for (i, h) in self.hints.iter().enumerate() {
@@ -19,6 +22,35 @@ impl Display for Query {
                 fmt_static(&h.value, f)?;
             }
             f.write_char(')')?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Metrics {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.function.name())?;
+        if let Some(field) = self.function.field() {
+            field.fmt(f)?;
+        }
+        if let MetricsFunction::QuantileOverTime(_, qs) = &self.function {
+            for q in qs {
+                write!(f, ", {q:?}")?;
+            }
+        }
+        f.write_char(')')?;
+        if !self.by.is_empty() {
+            f.write_str(" by (")?;
+            for (i, field) in self.by.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                field.fmt(f)?;
+            }
+            f.write_char(')')?;
+        }
+        if let Some(s) = &self.second_stage {
+            write!(f, " | {}({})", s.op.name(), s.limit)?;
         }
         Ok(())
     }

@@ -212,7 +212,38 @@ fn query(r: &mut Rng) -> Query {
             hints.push(Hint { key: key.to_string(), value });
         }
     }
-    Query { pipeline: pipeline(r, 3), hints }
+    let metrics = r.chance(30).then(|| metrics(r));
+    Query { pipeline: pipeline(r, 3), metrics, hints }
+}
+
+/// A metrics stage: a function over a numeric field, groups and maybe `topk`/`bottomk`.
+fn metrics(r: &mut Rng) -> Metrics {
+    let numeric = |r: &mut Rng| {
+        let f = field(r);
+        match f {
+            Field::Intrinsic(i) if !i.value_type().is_numeric() => Field::Intrinsic(Intrinsic::Duration),
+            f => f,
+        }
+    };
+    let function = match r.below(8) {
+        0 => MetricsFunction::Rate,
+        1 => MetricsFunction::CountOverTime,
+        2 => MetricsFunction::MinOverTime(numeric(r)),
+        3 => MetricsFunction::MaxOverTime(numeric(r)),
+        4 => MetricsFunction::AvgOverTime(numeric(r)),
+        5 => MetricsFunction::SumOverTime(numeric(r)),
+        6 => MetricsFunction::QuantileOverTime(
+            numeric(r),
+            (0..1 + r.below(3)).map(|_| r.pick(&[0.0, 0.5, 0.9, 0.99, 0.999, 1.0, 0.25])).collect(),
+        ),
+        _ => MetricsFunction::HistogramOverTime(numeric(r)),
+    };
+    let by = (0..r.below(3)).map(|_| field(r)).collect();
+    let second_stage = r.chance(30).then(|| SecondStage {
+        op: r.pick(&[SecondStageOp::TopK, SecondStageOp::BottomK]),
+        limit: 1 + r.below(20) as u64,
+    });
+    Metrics { function, by, second_stage }
 }
 
 #[test]

@@ -64,7 +64,8 @@ pub struct MatchedSpan {
     pub service_name: Option<String>,
     pub start_time_unix_nano: u64,
     pub duration_nanos: u64,
-    /// Fields named in `select()` and attributes the query's filters test, where the span has them.
+    /// Fields named in `select()`, attributes the query's filters test and fields a metrics stage reads, where
+    /// the span has them.
     pub attributes: Vec<(Field, Value)>,
     /// Position of the span in trace order.
     pub order: usize,
@@ -122,6 +123,12 @@ impl Evaluator {
         let mut patterns = Vec::new();
         let mut filter_attributes = Vec::new();
         walk_pipeline(&query.pipeline, &mut |e| collect(e, &mut patterns, &mut filter_attributes));
+        // A metrics stage reads its fields from every matched span.
+        for f in query.metrics.iter().flat_map(Metrics::fields) {
+            if !filter_attributes.contains(&f) {
+                filter_attributes.push(f);
+            }
+        }
         let regexes = patterns.into_iter().filter_map(|p| compile_regex(&p).ok().map(|r| (p, r))).collect();
         Self { query, regexes, filter_attributes }
     }
