@@ -8,6 +8,7 @@ import { OfflinePage } from './pages/OfflinePage';
 import { SamplingPage } from './pages/SamplingPage';
 import { ServiceGraphPage } from './pages/ServiceGraphPage';
 import { ServicesPage } from './pages/ServicesPage';
+import { AlertsPage } from './pages/AlertsPage';
 import { TenantPicker } from './components/TenantPicker';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
@@ -25,6 +26,7 @@ function App() {
           </NavLink>
           <NavLink to="/services">Services</NavLink>
           <NavLink to="/graph">Service graph</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/compare">Compare</NavLink>
           <NavLink to="/sampling">Sampling</NavLink>
           <NavLink to="/offline">Open file</NavLink>
@@ -37,6 +39,7 @@ function App() {
           <Route path="/trace/:traceId" element={<TracePage />} />
           <Route path="/services" element={<ServicesPage />} />
           <Route path="/graph" element={<ServiceGraphPage />} />
+          <Route path="/alerts" element={<AlertsPage />} />
           <Route path="/compare" element={<ComparePage />} />
           <Route path="/sampling" element={<SamplingPage />} />
           <Route path="/offline" element={<OfflinePage />} />

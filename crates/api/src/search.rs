@@ -180,10 +180,11 @@ mod tests {
             ("/api/v1/traceql", "get"),
             ("/api/v1/sampling", "get"),
             ("/api/v1/sampling/traces/{traceId}", "get"),
+            ("/api/v1/alerts", "get"),
         ] {
             assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
         }
-        assert_eq!(paths.len(), 14, "every documented path is a route");
+        assert_eq!(paths.len(), 15, "every documented path is a route");
         let search = &paths["/api/v1/search"]["get"]["parameters"];
         let names: Vec<&str> = search.as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
         for name in [

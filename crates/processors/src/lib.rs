@@ -1,6 +1,7 @@
 //! Processors sit between the receivers and the store. Each one is a [`SpanSink`](clew_model::SpanSink) that
 //! wraps the next, so the binary can chain them without any stage knowing its neighbours.
 
+pub mod alerts;
 mod proto_fields;
 pub mod remote_sampling;
 pub mod sampling;

@@ -13,6 +13,7 @@ mod red;
 mod scan;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -24,8 +25,9 @@ use parking_lot::Mutex;
 
 pub use config::{DEFAULT_DIMENSIONS, DimensionConfig, ServiceGraphConfig, SpanMetricsConfig};
 use graph::{GraphState, KIND_CLIENT, KIND_CONSUMER, KIND_PRODUCER, KIND_SERVER, Peer, Side};
-use openmetrics::Exemplar;
+pub use openmetrics::Exemplar;
 use red::RedState;
+pub use view::SeriesView;
 
 /// The service of spans whose resource has no `service.name` (the SDKs' default).
 const UNKNOWN_SERVICE: &str = "unknown_service";
