@@ -42,9 +42,16 @@ pub trait SpanSink: Send + Sync + 'static {
     fn consume(&self, batch: SpanBatch) -> BoxFuture<'_, Result<Accepted, SinkError>>;
 }
 
-/// Removes whole traces that tail sampling decided not to keep. Spans reach the store before their trace is
-/// decided (so acknowledgement stays honest); this is how the decision catches up with them. Implementations
-/// must be idempotent: late spans of a dropped trace are dropped again through the same call.
+/// Tells the store what tail sampling decided. Spans reach the store before their trace is decided (so
+/// acknowledgement stays honest); this is how the decision catches up with them. Implementations must be
+/// idempotent: late spans of a decided trace are reported again through the same calls.
 pub trait TraceDropper: Send + Sync {
+    /// Removes whole traces that sampling decided not to keep.
     fn drop_traces(&self, tenant: &crate::Tenant, trace_ids: &[crate::TraceId]);
+
+    /// Records why traces were kept (policy, weight, threshold), durably with their spans. The default
+    /// forgets it: the decision then lives only in the sampler's memory.
+    fn keep_traces(&self, tenant: &crate::Tenant, kept: &[(crate::TraceId, crate::SamplingDecision)]) {
+        let _ = (tenant, kept);
+    }
 }

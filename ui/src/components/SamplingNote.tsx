@@ -1,5 +1,5 @@
-// A stored trace's tail sampling decision (which policy kept it, its weight and threshold), when the server knows
-// one. Nothing is shown when it does not (tail sampling off, or the decision no longer remembered).
+// A stored trace's tail sampling decision (which policy kept it, its weight and threshold), as stored with the
+// trace. Nothing is shown when there is none (the trace was stored without tail sampling).
 import { useEffect, useState } from 'react';
 import { api, type SamplingDecision } from '../lib/api';
 

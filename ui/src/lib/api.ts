@@ -54,6 +54,8 @@ export interface SamplingDecision {
   policy: string | null;
   weight: number;
   threshold: string | null;
+  /** `sampler`: from its decision caches; `stored`: the decision stored with the kept trace. */
+  source: 'sampler' | 'stored';
 }
 
 /** Latency summary of one side of an edge, in seconds. */

@@ -1,7 +1,9 @@
 //! Clew's sampling API, served on the sampling port next to Jaeger's `/sampling`:
 //! - `GET /api/v1/sampling`: the tail and remote sampling configuration in effect (the TOML sections as JSON)
 //!   and the tail sampler's per-policy decision counts;
-//! - `GET /api/v1/sampling/traces/{traceId}`: why a trace was kept or dropped (`X-Scope-OrgID` picks the tenant).
+//! - `GET /api/v1/sampling/traces/{traceId}`: why a trace was kept or dropped (`X-Scope-OrgID` picks the tenant):
+//!   from the sampler's decision caches, else from the decision stored with the trace (after a restart, or once
+//!   the caches forgot it).
 
 use std::sync::Arc;
 
@@ -10,11 +12,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clew_model::{Tenant, TraceId};
+use clew_model::{SamplingDecision, Tenant, TraceId};
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::{TailSampler, TailSamplingConfig};
 use crate::remote_sampling::RemoteSampling;
+
+/// Reads the decision stored with a kept trace (the store's `sampling_decision`).
+pub type StoredDecisions =
+    Arc<dyn Fn(Tenant, TraceId) -> BoxFuture<'static, Result<Option<SamplingDecision>, String>> + Send + Sync>;
 
 #[derive(Clone)]
 struct ApiState {
@@ -22,14 +29,16 @@ struct ApiState {
     tail_config: Arc<TailSamplingConfig>,
     tail: Option<Arc<TailSampler>>,
     remote: Arc<RemoteSampling>,
+    stored: Option<StoredDecisions>,
 }
 
 pub fn router(
     tail_config: TailSamplingConfig,
     tail: Option<Arc<TailSampler>>,
     remote: Arc<RemoteSampling>,
+    stored: Option<StoredDecisions>,
 ) -> axum::Router {
-    let state = ApiState { tail_config: Arc::new(tail_config), tail, remote };
+    let state = ApiState { tail_config: Arc::new(tail_config), tail, remote, stored };
     axum::Router::new()
         .route("/api/v1/sampling", get(overview))
         .route("/api/v1/sampling/traces/{trace_id}", get(trace_decision))
@@ -73,22 +82,36 @@ async fn trace_decision(State(state): State<ApiState>, Path(trace_id): Path<Stri
         Ok(id) => id,
         Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
     };
-    let Some(sampler) = &state.tail else {
-        return error(StatusCode::NOT_FOUND, "tail sampling is off: every trace is kept".into());
-    };
-    match sampler.decision(&tenant, &id) {
-        Some(decision) => Json(json!({
+    let answer = |sampled: bool, policy: Option<&str>, weight: f64, threshold: Option<&str>, source: &str| {
+        Json(json!({
             "traceId": id.to_string(),
-            "sampled": decision.sampled,
-            "policy": decision.policy.as_deref(),
-            "weight": decision.weight,
-            "threshold": decision.threshold,
+            "sampled": sampled,
+            "policy": policy,
+            "weight": weight,
+            "threshold": threshold,
+            "source": source,
         }))
-        .into_response(),
-        None if sampler.is_waiting(&tenant, &id) => {
-            error(StatusCode::NOT_FOUND, format!("trace {id} is waiting for its sampling decision"))
+        .into_response()
+    };
+    if let Some(sampler) = &state.tail {
+        if let Some(d) = sampler.decision(&tenant, &id) {
+            return answer(d.sampled, d.policy.as_deref(), d.weight, d.threshold.as_deref(), "sampler");
         }
-        None => error(StatusCode::NOT_FOUND, format!("no sampling decision known for trace {id}")),
+        if sampler.is_waiting(&tenant, &id) {
+            return error(StatusCode::NOT_FOUND, format!("trace {id} is waiting for its sampling decision"));
+        }
+    }
+    // Kept traces carry their decision in storage, also after tail sampling was turned off.
+    if let Some(stored) = &state.stored {
+        match stored(tenant, id).await {
+            Ok(Some(d)) => return answer(true, d.policy.as_deref(), d.weight, d.threshold.as_deref(), "stored"),
+            Ok(None) => {}
+            Err(err) => return error(StatusCode::INTERNAL_SERVER_ERROR, err),
+        }
+    }
+    match &state.tail {
+        None => error(StatusCode::NOT_FOUND, format!("tail sampling is off and no decision is stored for trace {id}")),
+        Some(_) => error(StatusCode::NOT_FOUND, format!("no sampling decision known for trace {id}")),
     }
 }
 

@@ -91,33 +91,12 @@ pub fn parse_tracestate(tracestate: &str) -> OtValues {
     out
 }
 
-/// The value of `key` in a W3C tracestate (`k1=v1,k2=v2`).
-pub fn tracestate_value<'a>(tracestate: &'a str, key: &str) -> Option<&'a str> {
-    tracestate.split(',').find_map(|member| {
-        let (k, v) = member.trim().split_once('=')?;
-        (k == key).then_some(v)
-    })
-}
+pub use clew_model::sampling::tracestate_value;
 
 /// Writes (or, with `None`, erases) `th` in a tracestate, keeping `rv`, other `ot` sub-keys and other vendors'
 /// entries; the `ot` entry moves to the front as W3C asks of a modified entry.
 pub fn with_threshold(tracestate: &str, threshold: Option<u64>) -> String {
-    let mut ot_members: Vec<String> = tracestate_value(tracestate, "ot")
-        .map(|ot| ot.split(';').filter(|m| !m.is_empty() && !m.starts_with("th:")).map(str::to_string).collect())
-        .unwrap_or_default();
-    if let Some(t) = threshold {
-        ot_members.insert(0, format!("th:{}", encode_threshold(t)));
-    }
-    let others = tracestate
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && m.split_once('=').is_none_or(|(k, _)| k != "ot"));
-    let mut members: Vec<String> = Vec::new();
-    if !ot_members.is_empty() {
-        members.push(format!("ot={}", ot_members.join(";")));
-    }
-    members.extend(others.map(str::to_string));
-    members.join(",")
+    clew_model::sampling::with_ot_threshold(tracestate, threshold.map(encode_threshold).as_deref())
 }
 
 /// The equalizing rule: a sampler with threshold `ours` sees a trace already sampled at `incoming`. Returns the

@@ -8,16 +8,19 @@
 //!   from other services, exported in other batches, catch up;
 //! - the buffer is full (`num_traces`) and it is the oldest waiting trace (counted as an eviction).
 //!
-//! A kept trace needs nothing more: its spans are stored. A trace not kept is removed through the
-//! [`TraceDropper`]. Decisions are remembered in bounded caches, so late spans follow them: those of a dropped
-//! trace are stored and dropped again, those of a kept trace stay.
+//! A kept trace's spans are stored already; the [`TraceDropper`] is told why it was kept (policy, weight,
+//! threshold), which the store keeps with the trace. A trace not kept is removed through the same
+//! [`TraceDropper`]. Both calls are made before the sampler's lock is released, so a block cut (which asks
+//! [`TailSampler::undecided`] under that lock) never seals a decided trace before the store heard the decision.
+//! Decisions are remembered in bounded caches, so late spans follow them: those of a dropped trace are stored
+//! and dropped again, those of a kept trace stay and get the decision recorded again.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clew_model::otlp::Resource;
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceDropper, TraceId};
+use clew_model::{Accepted, SamplingDecision, SinkError, SpanBatch, SpanSink, Tenant, TraceDropper, TraceId};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
@@ -46,11 +49,28 @@ pub struct Decision {
     pub threshold: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Kept {
-    policy: Option<u16>,
+    policy: Option<Arc<str>>,
     weight: f64,
     threshold: Option<u64>,
+}
+
+impl Kept {
+    fn to_decision(&self) -> SamplingDecision {
+        SamplingDecision {
+            policy: self.policy.as_deref().map(str::to_string),
+            weight: self.weight,
+            threshold: self.threshold.map(consistent::encode_threshold),
+        }
+    }
+}
+
+/// What deciding produced, for the store: traces to drop and why others were kept.
+#[derive(Default)]
+struct Outcomes {
+    drops: Vec<TraceKey>,
+    kept: Vec<(TraceKey, Kept)>,
 }
 
 struct Waiting {
@@ -161,7 +181,7 @@ impl TailSampler {
         if let Some(kept) = state.sampled.get(&key) {
             return Some(Decision {
                 sampled: true,
-                policy: name(kept.policy),
+                policy: kept.policy.clone(),
                 weight: kept.weight,
                 threshold: kept.threshold.map(consistent::encode_threshold),
             });
@@ -213,18 +233,27 @@ impl TailSampler {
     /// Decides every waiting trace now, on what has arrived (for shutdown).
     pub fn flush(&self) {
         let now = self.now_ms();
-        let mut drops = Vec::new();
-        {
-            let mut state = self.state.lock();
-            let keys: Vec<TraceKey> = state.waiting.keys().cloned().collect();
-            for key in keys {
-                self.decide(&mut state, key, now, &mut drops);
-            }
-            state.arrivals.clear();
-            state.settling.clear();
-            self.metrics.traces_waiting.set(0);
+        let mut out = Outcomes::default();
+        let mut state = self.state.lock();
+        let keys: Vec<TraceKey> = state.waiting.keys().cloned().collect();
+        for key in keys {
+            self.decide(&mut state, key, now, &mut out);
         }
-        self.drop_traces(drops);
+        state.arrivals.clear();
+        state.settling.clear();
+        self.metrics.traces_waiting.set(0);
+        self.report(out);
+    }
+
+    /// Remembers a decision the store gave back after a restart (the trace's spans and its decision were in the
+    /// write-ahead log), so late spans follow it and the trace is not decided again.
+    pub fn restore_kept(&self, tenant: &Tenant, trace_id: &TraceId, decision: &SamplingDecision) {
+        let kept = Kept {
+            policy: decision.policy.as_deref().map(Arc::from),
+            weight: decision.weight,
+            threshold: decision.threshold.as_deref().and_then(consistent::decode_threshold),
+        };
+        self.state.lock().sampled.insert((tenant.clone(), *trace_id), kept);
     }
 
     fn now_ms(&self) -> u64 {
@@ -280,7 +309,7 @@ impl TailSampler {
     /// Records a batch's spans (already stored by the next sink) at `now_ms` on the sampler's clock.
     /// `arrived` are the batch's traces counted in `in_flight`, which they leave here.
     fn observe_at(&self, tenant: &Tenant, observations: Vec<Observation>, now_ms: u64, arrived: &[TraceKey]) {
-        let mut drops = Vec::new();
+        let mut out = Outcomes::default();
         {
             let mut state = self.state.lock();
             leave_in_flight(&mut state, arrived);
@@ -296,17 +325,22 @@ impl TailSampler {
                     }
                     continue;
                 }
-                if state.sampled.get(&key).is_some() {
+                if let Some(kept) = state.sampled.get(&key) {
                     self.metrics.late_spans.get_or_create(&DecisionLabel { decision: "sampled" }).inc();
+                    // Recorded again, so the late spans' head entry (and block) carries the decision too.
+                    let kept = kept.clone();
+                    if out.kept.last().is_none_or(|(last, _)| *last != key) {
+                        out.kept.push((key, kept));
+                    }
                     continue;
                 }
                 if state.not_sampled.get(&key).is_some() {
                     self.metrics.late_spans.get_or_create(&DecisionLabel { decision: "not_sampled" }).inc();
-                    drops.push(key);
+                    out.drops.push(key);
                     continue;
                 }
                 while state.waiting.len() >= self.config.num_traces {
-                    self.evict_oldest(&mut state, now_ms, &mut drops);
+                    self.evict_oldest(&mut state, now_ms, &mut out);
                 }
                 let mut facts = TraceFacts { min_start_unix_nano: u64::MAX, ..TraceFacts::default() };
                 add_span(&mut facts, &obs);
@@ -318,12 +352,12 @@ impl TailSampler {
             }
             for key in decide_now {
                 if state.waiting.contains_key(&key) {
-                    self.decide(&mut state, key, now_ms, &mut drops);
+                    self.decide(&mut state, key, now_ms, &mut out);
                 }
             }
             self.metrics.traces_waiting.set(state.waiting.len() as i64);
+            self.report(out);
         }
-        self.drop_traces(drops);
     }
 
     fn schedule_settle(&self, state: &mut State, key: TraceKey, now_ms: u64, decide_now: &mut Vec<TraceKey>) {
@@ -336,7 +370,7 @@ impl TailSampler {
 
     /// Decides the traces whose window ended or that settled after their root, as of `now_ms`.
     pub(crate) fn tick_at(&self, now_ms: u64) {
-        let mut drops = Vec::new();
+        let mut out = Outcomes::default();
         {
             let mut state = self.state.lock();
             let state = &mut *state;
@@ -346,7 +380,7 @@ impl TailSampler {
                     let (key, _) = state.settling.pop_front().expect("front exists");
                     let Some(waiting) = state.waiting.get(&key) else { continue };
                     if now_ms.saturating_sub(waiting.last_ms) >= settle {
-                        self.decide(state, key, now_ms, &mut drops);
+                        self.decide(state, key, now_ms, &mut out);
                     } else {
                         let due = waiting.last_ms + settle;
                         state.settling.push_back((key, due));
@@ -357,38 +391,38 @@ impl TailSampler {
             while state.arrivals.front().is_some_and(|(_, first)| first + wait <= now_ms) {
                 let (key, first) = state.arrivals.pop_front().expect("front exists");
                 if state.waiting.get(&key).is_some_and(|w| w.first_ms == first) {
-                    self.decide(state, key, now_ms, &mut drops);
+                    self.decide(state, key, now_ms, &mut out);
                 }
             }
             compact(state);
             self.metrics.traces_waiting.set(state.waiting.len() as i64);
+            self.report(out);
         }
-        self.drop_traces(drops);
     }
 
-    fn evict_oldest(&self, state: &mut State, now_ms: u64, drops: &mut Vec<TraceKey>) {
+    fn evict_oldest(&self, state: &mut State, now_ms: u64, out: &mut Outcomes) {
         while let Some((key, first)) = state.arrivals.pop_front() {
             if state.waiting.get(&key).is_none_or(|w| w.first_ms != first) {
                 continue;
             }
             self.metrics.evictions.inc();
             match self.config.on_eviction {
-                EvictionMode::Decide => self.decide(state, key, now_ms, drops),
+                EvictionMode::Decide => self.decide(state, key, now_ms, out),
                 EvictionMode::Drop => {
                     state.waiting.remove(&key);
                     state.not_sampled.insert(key.clone(), None);
-                    drops.push(key);
+                    out.drops.push(key);
                 }
             }
             return;
         }
         // Every waiting trace has an arrival entry, so this is unreachable; never loop forever on a bug.
         if let Some(key) = state.waiting.keys().next().cloned() {
-            self.decide(state, key, now_ms, drops);
+            self.decide(state, key, now_ms, out);
         }
     }
 
-    fn decide(&self, state: &mut State, key: TraceKey, now_ms: u64, drops: &mut Vec<TraceKey>) {
+    fn decide(&self, state: &mut State, key: TraceKey, now_ms: u64, out: &mut Outcomes) {
         let Some(waiting) = state.waiting.remove(&key) else { return };
         let subject = Subject { trace_id: &key.1.0, facts: &waiting.facts, now_ms };
         let metrics = &self.metrics;
@@ -406,24 +440,32 @@ impl TailSampler {
         let decision = if verdict.sampled { "sampled" } else { "not_sampled" };
         metrics.traces_decided.get_or_create(&PolicyLabel { policy: policy_label, decision }).inc();
         state.counts.decided(verdict.policy, verdict.sampled);
-        let policy = verdict.policy.map(|i| i as u16);
         if verdict.sampled {
-            state.sampled.insert(key, Kept { policy, weight: verdict.weight, threshold: verdict.threshold });
+            let policy = verdict.policy.map(|i| Arc::clone(&names[i]));
+            let kept = Kept { policy, weight: verdict.weight, threshold: verdict.threshold };
+            state.sampled.insert(key.clone(), kept.clone());
+            out.kept.push((key, kept));
         } else {
-            state.not_sampled.insert(key.clone(), policy);
-            drops.push(key);
+            state.not_sampled.insert(key.clone(), verdict.policy.map(|i| i as u16));
+            out.drops.push(key);
         }
     }
 
-    fn drop_traces(&self, mut drops: Vec<TraceKey>) {
-        if drops.is_empty() {
-            return;
-        }
+    /// Tells the store what was decided, per tenant. Called with the state lock held (see the module docs).
+    fn report(&self, out: Outcomes) {
+        let Outcomes { mut drops, mut kept } = out;
         drops.sort_unstable();
         drops.dedup();
         for chunk in drops.chunk_by(|a, b| a.0 == b.0) {
             let ids: Vec<TraceId> = chunk.iter().map(|(_, id)| *id).collect();
             self.dropper.drop_traces(&chunk[0].0, &ids);
+        }
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        kept.dedup_by(|a, b| a.0 == b.0);
+        for chunk in kept.chunk_by(|a, b| a.0.0 == b.0.0) {
+            let decisions: Vec<(TraceId, SamplingDecision)> =
+                chunk.iter().map(|((_, id), kept)| (*id, kept.to_decision())).collect();
+            self.dropper.keep_traces(&chunk[0].0.0, &decisions);
         }
     }
 }

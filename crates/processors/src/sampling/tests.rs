@@ -5,22 +5,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clew_model::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value::Value};
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceDropper, TraceId};
+use clew_model::{Accepted, SamplingDecision, SinkError, SpanBatch, SpanSink, Tenant, TraceDropper, TraceId};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 
 use super::*;
 
-/// Records every drop call: this is the sampler's only output besides `decision`.
+/// Records every drop and keep call: the sampler's only output besides `decision`.
 #[derive(Default)]
 struct RecordingDropper {
     calls: Mutex<Vec<(Tenant, Vec<TraceId>)>>,
+    kept: Mutex<Vec<(Tenant, TraceId, SamplingDecision)>>,
 }
 
 impl TraceDropper for RecordingDropper {
     fn drop_traces(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
         self.calls.lock().push((tenant.clone(), trace_ids.to_vec()));
+    }
+
+    fn keep_traces(&self, tenant: &Tenant, kept: &[(TraceId, SamplingDecision)]) {
+        self.kept.lock().extend(kept.iter().map(|(id, d)| (tenant.clone(), *id, d.clone())));
     }
 }
 
@@ -872,4 +877,61 @@ fn sampling_cost() {
     }
     let decode = start.elapsed().as_nanos() as f64 / spans;
     println!("per span: wire scan {scan:.0} ns, tail sampling {sampling:.0} ns, full prost decode {decode:.0} ns");
+}
+
+#[test]
+fn kept_traces_are_reported_with_policy_weight_and_threshold() {
+    let tenth = PolicyConfig {
+        probabilistic: Some(ProbabilisticConfig {
+            hash_salt: String::new(),
+            sampling_percentage: 10.0,
+            mode: ProbabilisticMode::Consistent,
+        }),
+        ..policy("tenth", PolicyType::Probabilistic)
+    };
+    let (sampler, dropper) = sampler(config(vec![errors("errors"), tenth]));
+    let error_trace = 1u128;
+    // Randomness 0xf0… is above the 10% threshold 0xe666…; 0x10… is below it.
+    let lucky = 0x0000_0000_0000_0000_00f0_0000_0000_0000u128;
+    let unlucky = 0x0000_0000_0000_0000_0010_0000_0000_0000u128;
+    sampler.record_at(&batch_of(vec![], vec![with_status(span(error_trace, 1, None, 0, 1), 2)]), 0);
+    sampler.record_at(&batch_of(vec![], simple(lucky)), 0);
+    sampler.record_at(&batch_of(vec![], simple(unlucky)), 0);
+    assert!(dropper.kept.lock().is_empty(), "nothing is reported before the decision");
+    sampler.tick_at(10_000);
+    let kept: Vec<(u128, SamplingDecision)> =
+        dropper.kept.lock().iter().map(|(_, id, d)| (u128::from_be_bytes(id.0), d.clone())).collect();
+    let by_id: std::collections::HashMap<u128, SamplingDecision> = kept.iter().cloned().collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(by_id[&error_trace], SamplingDecision { policy: Some("errors".into()), weight: 1.0, threshold: None });
+    let d = &by_id[&lucky];
+    assert_eq!((d.policy.as_deref(), d.threshold.as_deref()), (Some("tenth"), Some("e6666666666666")));
+    assert!((d.weight - 10.0).abs() < 1e-9, "{}", d.weight);
+    assert_eq!(dropper.dropped(), set(&[unlucky]));
+
+    // A late span of a kept trace is reported again (its spans get the decision too); a dropped one is not.
+    sampler.record_at(&batch_of(vec![], vec![span(lucky, 7, Some(1), 0, 1), span(lucky, 8, Some(1), 0, 1)]), 11_000);
+    sampler.record_at(&batch_of(vec![], vec![span(unlucky, 7, Some(1), 0, 1)]), 11_000);
+    let again: Vec<u128> = dropper.kept.lock()[2..].iter().map(|(_, id, _)| u128::from_be_bytes(id.0)).collect();
+    assert_eq!(again, vec![lucky]);
+}
+
+#[test]
+fn a_restored_decision_is_followed_by_late_spans() {
+    let (sampler, dropper) = sampler(config(vec![errors("errors")]));
+    let tenant = Tenant::default_tenant();
+    let stored = SamplingDecision { policy: Some("gone".into()), weight: 4.0, threshold: Some("c".into()) };
+    sampler.restore_kept(&tenant, &TraceId(9u128.to_be_bytes()), &stored);
+    let d = sampler.decision(&tenant, &TraceId(9u128.to_be_bytes())).unwrap();
+    assert_eq!(
+        (d.sampled, d.policy.as_deref(), d.weight, d.threshold.as_deref()),
+        (true, Some("gone"), 4.0, Some("c"))
+    );
+    // Without an error this trace would be dropped if it were decided again: it is not.
+    sampler.record_at(&batch_of(vec![], simple(9)), 0);
+    assert_eq!(sampler.waiting_traces(), 0);
+    sampler.tick_at(10_000);
+    assert!(dropper.dropped().is_empty());
+    assert_eq!(dropper.kept.lock().len(), 1);
+    assert_eq!(dropper.kept.lock()[0].2, stored);
 }

@@ -5,13 +5,17 @@
 //! `[u8 1][u16 LE tenant length][tenant utf-8][protobuf ExportTraceServiceRequest]`, one per `consume` call.
 //! A v2 payload records traces that sampling dropped, so that replay drops them again:
 //! `[u8 2][u16 LE tenant length][tenant utf-8][16-byte trace id]*`.
+//! A v3 payload records why sampling kept traces, so that replay gives the head their decisions back:
+//! `[u8 3][u16 LE tenant length][tenant utf-8]` then per trace `[16-byte trace id][f64 LE weight]
+//! [u16 LE policy length, 0xffff: none][policy utf-8][u8 th length, 0: none][th ascii hex]`.
+//! Each version only adds a payload kind: segments written before it replay unchanged.
 
 mod replay;
 mod segment;
 mod writer;
 
 use bytes::Bytes;
-use clew_model::{SpanBatch, Tenant, TraceId};
+use clew_model::{SamplingDecision, SpanBatch, Tenant, TraceId};
 
 pub(crate) use replay::replay;
 pub use segment::{SegmentInfo, list_segments};
@@ -26,6 +30,9 @@ pub(crate) const RECORD_HEADER: usize = 8;
 pub(crate) const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const PAYLOAD_VERSION: u8 = 1;
 const PAYLOAD_DROP: u8 = 2;
+const PAYLOAD_KEPT: u8 = 3;
+/// Policy length meaning "no policy".
+const NO_POLICY: u16 = u16::MAX;
 
 /// A complete record, header included, ready to be appended to a segment.
 pub(crate) struct Record(pub Vec<u8>);
@@ -41,6 +48,31 @@ impl Record {
     pub fn encode_drop(tenant: &Tenant, trace_ids: &[TraceId]) -> Result<Self, String> {
         let ids: Vec<&[u8]> = trace_ids.iter().map(|id| &id.0[..]).collect();
         Self::with_payload(PAYLOAD_DROP, tenant, &ids)
+    }
+
+    /// Encodes why sampling kept traces. A policy name or threshold too long for its length field is an error.
+    pub fn encode_kept(tenant: &Tenant, kept: &[(TraceId, SamplingDecision)]) -> Result<Self, String> {
+        let mut body = Vec::with_capacity(kept.len() * 48);
+        for (id, decision) in kept {
+            body.extend_from_slice(&id.0);
+            body.extend_from_slice(&decision.weight.to_le_bytes());
+            match &decision.policy {
+                Some(policy) => {
+                    let len = u16::try_from(policy.len())
+                        .ok()
+                        .filter(|len| *len != NO_POLICY)
+                        .ok_or_else(|| format!("policy name of {} bytes", policy.len()))?;
+                    body.extend_from_slice(&len.to_le_bytes());
+                    body.extend_from_slice(policy.as_bytes());
+                }
+                None => body.extend_from_slice(&NO_POLICY.to_le_bytes()),
+            }
+            let th = decision.threshold.as_deref().unwrap_or("");
+            let th_len = u8::try_from(th.len()).map_err(|_| format!("threshold of {} bytes", th.len()))?;
+            body.push(th_len);
+            body.extend_from_slice(th.as_bytes());
+        }
+        Self::with_payload(PAYLOAD_KEPT, tenant, &[&body])
     }
 
     fn with_payload(kind: u8, tenant: &Tenant, body: &[&[u8]]) -> Result<Self, String> {
@@ -75,12 +107,14 @@ pub(crate) enum Entry {
     Batch(SpanBatch),
     /// Traces that sampling dropped after their spans were logged.
     Dropped(Tenant, Vec<TraceId>),
+    /// Why sampling kept traces.
+    Kept(Tenant, Vec<(TraceId, SamplingDecision)>),
 }
 
 /// Decodes a record payload (after its header).
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
     let (&kind, rest) = payload.split_first().ok_or("empty payload")?;
-    if kind != PAYLOAD_VERSION && kind != PAYLOAD_DROP {
+    if ![PAYLOAD_VERSION, PAYLOAD_DROP, PAYLOAD_KEPT].contains(&kind) {
         return Err(format!("unknown payload version {kind}"));
     }
     let (len, rest) = rest.split_first_chunk::<2>().ok_or("payload too short for a tenant length")?;
@@ -98,8 +132,37 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
         let ids = body.chunks_exact(16).filter_map(TraceId::from_slice).collect();
         return Ok(Entry::Dropped(tenant, ids));
     }
+    if kind == PAYLOAD_KEPT {
+        return Ok(Entry::Kept(tenant, decode_kept(body)?));
+    }
     let batch = SpanBatch::from_protobuf(tenant, Bytes::copy_from_slice(body)).map_err(|e| format!("protobuf: {e}"))?;
     Ok(Entry::Batch(batch))
+}
+
+fn decode_kept(mut body: &[u8]) -> Result<Vec<(TraceId, SamplingDecision)>, String> {
+    fn take<'a>(body: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+        if body.len() < n {
+            return Err("kept-traces record ends inside an entry".into());
+        }
+        let (head, rest) = body.split_at(n);
+        *body = rest;
+        Ok(head)
+    }
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| "kept-traces record holds non-utf-8 text");
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let id = TraceId::from_slice(take(&mut body, 16)?).ok_or("bad trace id")?;
+        let weight = f64::from_le_bytes(take(&mut body, 8)?.try_into().map_err(|_| "bad weight")?);
+        let policy_len = u16::from_le_bytes(take(&mut body, 2)?.try_into().map_err(|_| "bad policy length")?);
+        let policy = match policy_len {
+            NO_POLICY => None,
+            len => Some(text(take(&mut body, len as usize)?)?),
+        };
+        let th_len = take(&mut body, 1)?[0] as usize;
+        let threshold = (th_len > 0).then(|| take(&mut body, th_len).and_then(|t| Ok(text(t)?))).transpose()?;
+        out.push((id, SamplingDecision { policy, weight, threshold }));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -153,10 +216,45 @@ mod tests {
     }
 
     #[test]
+    fn kept_traces_round_trip() {
+        let tenant = Tenant::parse("team-a").unwrap();
+        let kept = vec![
+            (TraceId([1; 16]), SamplingDecision { policy: Some("errors".into()), weight: 1.0, threshold: None }),
+            (
+                TraceId([2; 16]),
+                SamplingDecision { policy: Some("ten-percent".into()), weight: 10.0, threshold: Some("e666".into()) },
+            ),
+            (TraceId([3; 16]), SamplingDecision { policy: None, weight: 2.5, threshold: None }),
+        ];
+        let record = Record::encode_kept(&tenant, &kept).unwrap();
+        assert_eq!(record.0[8], 3);
+        // First entry: id, weight, policy length and name, no threshold.
+        let body = &record.0[8 + 3 + 6..];
+        assert_eq!(&body[..16], &[1; 16]);
+        assert_eq!(&body[16..24], &1.0f64.to_le_bytes());
+        assert_eq!(&body[24..26], &6u16.to_le_bytes());
+        assert_eq!(&body[26..32], b"errors");
+        assert_eq!(body[32], 0);
+        let Entry::Kept(t, got) = decode_payload(&record.0[8..]).unwrap() else { panic!("not a keep") };
+        assert_eq!((t, got), (tenant.clone(), kept.clone()));
+
+        // A record cut inside an entry is an error, not a panic.
+        let payload = &record.0[8..];
+        for cut in [payload.len() - 1, payload.len() - 5, 3 + 6 + 10] {
+            assert!(decode_payload(&payload[..cut]).is_err(), "cut at {cut}");
+        }
+        let long = vec![(
+            TraceId([1; 16]),
+            SamplingDecision { policy: Some("x".repeat(70_000)), weight: 1.0, threshold: None },
+        )];
+        assert!(Record::encode_kept(&tenant, &long).is_err());
+    }
+
+    #[test]
     fn bad_payloads_are_errors_not_panics() {
         for payload in [
             &[][..],
-            &[3, 0, 0],
+            &[4, 0, 0],
             &[2, 1, 0, b'a', 1, 2],
             &[1, 5, 0, b'a'],
             &[1, 1, 0, b'/'],

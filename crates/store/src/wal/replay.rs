@@ -99,6 +99,7 @@ fn read_segment(segment: &SegmentInfo, head: &Head, records: &mut u64) -> io::Re
         match decode_payload(&payload) {
             Ok(Entry::Batch(batch)) => head.insert(batch),
             Ok(Entry::Dropped(tenant, ids)) => head.remove(&tenant, &ids),
+            Ok(Entry::Kept(tenant, kept)) => head.set_decisions(&tenant, kept),
             Err(reason) => return damage(offset, format!("undecodable payload: {reason}")),
         }
         *records += 1;
