@@ -1,41 +1,93 @@
 //! A mergeable quantile sketch with bounded relative error (the DDSketch idea): a value v > 0 is counted in
 //! bucket ⌈log_γ v⌉ with γ = (1 + α) / (1 − α), so any quantile it reports is within α = 1 % of a true value.
-//! Two sketches merge by adding bucket counts, so time buckets and shards combine exactly.
+//! Two sketches merge by adding bucket counts, so time buckets and shards combine exactly. The bucket scheme
+//! is [`clew_model::latency_buckets`], which the store's per-block RED summaries use too.
 
-use std::collections::BTreeMap;
+use clew_model::latency_buckets::{bucket_of_seconds, representative};
 
 /// Relative accuracy of reported quantiles.
-pub const RELATIVE_ACCURACY: f64 = 0.01;
+pub const RELATIVE_ACCURACY: f64 = clew_model::latency_buckets::RELATIVE_ACCURACY;
 
-/// Values at or below this (seconds) are counted as zero.
-const MIN_VALUE: f64 = 1e-9;
-
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The counts live in one dense array over the range of bucket indexes seen (DDSketch's dense store): adding
+/// or merging is an array add, which matters when RED merges thousands of pre-aggregated histograms. A range
+/// of durations from 1 µs to 100 s is about 920 buckets.
+#[derive(Debug, Clone, Default)]
 pub struct Sketch {
-    buckets: BTreeMap<i32, u64>,
+    /// `counts[i]` counts bucket `offset + i`.
+    offset: i32,
+    counts: Vec<u64>,
     zeros: u64,
     count: u64,
     sum: f64,
 }
 
-fn gamma_ln() -> f64 {
-    ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
+impl PartialEq for Sketch {
+    fn eq(&self, other: &Self) -> bool {
+        (self.zeros, self.count, self.sum) == (other.zeros, other.count, other.sum)
+            && self.buckets().0.eq(other.buckets().0)
+    }
 }
 
 impl Sketch {
     pub fn add(&mut self, value: f64) {
         self.count += 1;
         self.sum += value;
-        if value <= MIN_VALUE || !value.is_finite() {
-            self.zeros += 1;
-        } else {
-            *self.buckets.entry((value.ln() / gamma_ln()).ceil() as i32).or_default() += 1;
+        match bucket_of_seconds(value) {
+            Some(bucket) => *self.slot(bucket) += 1,
+            None => self.zeros += 1,
+        }
+    }
+
+    /// Adds counts already bucketed by [`clew_model::latency_buckets`]: `zeros` values counted as zero,
+    /// `buckets` as (bucket index, count) pairs, and `sum` of all the values (seconds).
+    pub fn add_bucketed(&mut self, zeros: u64, buckets: impl IntoIterator<Item = (i32, u64)>, sum: f64) {
+        let mut count = zeros;
+        for (bucket, n) in buckets {
+            *self.slot(bucket) += n;
+            count += n;
+        }
+        self.zeros += zeros;
+        self.count += count;
+        self.sum += sum;
+    }
+
+    /// The non-empty (bucket index, count) pairs, by index, and the count of zeros.
+    pub fn buckets(&self) -> (impl Iterator<Item = (i32, u64)> + '_, u64) {
+        let pairs = self.counts.iter().enumerate().filter(|(_, n)| **n > 0);
+        (pairs.map(|(i, n)| (self.offset + i as i32, *n)), self.zeros)
+    }
+
+    /// The counter of a bucket, growing the array to reach it.
+    fn slot(&mut self, bucket: i32) -> &mut u64 {
+        self.cover(bucket, bucket);
+        &mut self.counts[(bucket - self.offset) as usize]
+    }
+
+    /// Grows the array to cover buckets `low..=high`.
+    fn cover(&mut self, low: i32, high: i32) {
+        if self.counts.is_empty() {
+            self.offset = low;
+            self.counts.resize((high - low) as usize + 1, 0);
+            return;
+        }
+        if low < self.offset {
+            let grow = (self.offset - low) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = low;
+        }
+        let needed = (high - self.offset) as usize + 1;
+        if needed > self.counts.len() {
+            self.counts.resize(needed, 0);
         }
     }
 
     pub fn merge(&mut self, other: &Sketch) {
-        for (bucket, count) in &other.buckets {
-            *self.buckets.entry(*bucket).or_default() += count;
+        if !other.counts.is_empty() {
+            self.cover(other.offset, other.offset + other.counts.len() as i32 - 1);
+            let start = (other.offset - self.offset) as usize;
+            for (mine, theirs) in self.counts[start..].iter_mut().zip(&other.counts) {
+                *mine += theirs;
+            }
         }
         self.zeros += other.zeros;
         self.count += other.count;
@@ -45,12 +97,10 @@ impl Sketch {
     /// Removes what `other` added, `other` having been merged in before (a sliding window drops its oldest
     /// part this way).
     pub fn subtract(&mut self, other: &Sketch) {
-        for (bucket, count) in &other.buckets {
-            if let Some(mine) = self.buckets.get_mut(bucket) {
-                *mine = mine.saturating_sub(*count);
-                if *mine == 0 {
-                    self.buckets.remove(bucket);
-                }
+        for (bucket, count) in other.buckets().0 {
+            let i = bucket - self.offset;
+            if let Some(mine) = usize::try_from(i).ok().and_then(|i| self.counts.get_mut(i)) {
+                *mine = mine.saturating_sub(count);
             }
         }
         self.zeros = self.zeros.saturating_sub(other.zeros);
@@ -77,12 +127,10 @@ impl Sketch {
             return Some(0.0);
         }
         let mut seen = self.zeros;
-        for (bucket, count) in &self.buckets {
+        for (bucket, count) in self.buckets().0 {
             seen += count;
             if seen > rank {
-                // The bucket's midpoint in relative terms: 2γ^i / (γ + 1).
-                let gamma = gamma_ln().exp();
-                return Some(2.0 * (*bucket as f64 * gamma_ln()).exp() / (gamma + 1.0));
+                return Some(representative(bucket));
             }
         }
         None
@@ -121,11 +169,42 @@ mod tests {
         }
         let a_alone = a.clone();
         a.merge(&b);
-        assert_eq!(a.buckets, all.buckets);
+        assert_eq!(a.buckets().0.collect::<Vec<_>>(), all.buckets().0.collect::<Vec<_>>());
         let mut window = a.clone();
         window.subtract(&a_alone);
-        assert_eq!((window.buckets.clone(), window.count, window.zeros), (b.buckets.clone(), b.count, b.zeros));
+        let pairs = |s: &Sketch| s.buckets().0.collect::<Vec<_>>();
+        assert_eq!((pairs(&window), window.count, window.zeros), (pairs(&b), b.count, b.zeros));
         assert_eq!((a.count, a.zeros), (all.count, all.zeros));
         assert_eq!(a.quantile(0.9), all.quantile(0.9));
+    }
+
+    #[test]
+    fn the_dense_store_grows_both_ways_and_merges_any_ranges() {
+        let values = [1.0, 1e-6, 250.0, 0.0, 0.003, 1.0];
+        let (mut low, mut high, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
+        let mut expected = std::collections::BTreeMap::new();
+        for (i, v) in values.iter().enumerate() {
+            if i % 2 == 0 {
+                high.add(*v)
+            } else {
+                low.add(*v)
+            }
+            all.add(*v);
+            if let Some(b) = bucket_of_seconds(*v) {
+                *expected.entry(b).or_insert(0u64) += 1;
+            }
+        }
+        let expected: Vec<(i32, u64)> = expected.into_iter().collect();
+        assert_eq!(all.buckets().0.collect::<Vec<_>>(), expected);
+        assert_eq!(all.buckets().1, 1);
+        let mut merged = Sketch::default();
+        merged.merge(&high);
+        merged.merge(&low);
+        merged.merge(&Sketch::default());
+        assert_eq!(merged, all);
+        let mut bucketed = Sketch::default();
+        bucketed.add_bucketed(1, expected.iter().rev().copied(), all.sum());
+        assert_eq!(bucketed.buckets().0.collect::<Vec<_>>(), expected);
+        assert_eq!((bucketed.count(), bucketed.quantile(0.5)), (all.count(), all.quantile(0.5)));
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod jaeger;
 mod native;
 mod red_metrics;
+mod red_source;
 mod search;
 mod tempo;
 mod trace_scan;

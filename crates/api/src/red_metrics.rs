@@ -1,4 +1,4 @@
-//! RED over a time range from stored traces ([`clew_analysis::red`]):
+//! RED over a time range from stored spans ([`clew_analysis::red`], read by [`crate::red_source`]):
 //! - native `GET /api/v1/metrics/red?service=&operation=&kind=&start=&end=&step=`: per service (and span
 //!   name, with `operation` or `groupByOperation=true`) and time bucket: calls, errors, rate, error ratio and
 //!   p50/p90/p99 in seconds;
@@ -11,14 +11,15 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
-use clew_analysis::red::{Red, RedBucket, RedRequest, RedSeries};
+use clew_analysis::red::{RedBucket, RedRequest, RedSeries};
 use clew_query::Query;
-use clew_query::search::{SpanFilter, parse_duration, parse_kind, parse_time};
+use clew_query::search::{parse_duration, parse_kind, parse_time};
 use serde_json::{Value, json};
 
 use crate::ApiError;
 use crate::native::tenant;
-use crate::trace_scan::{for_each_trace, now_millis, rfc3339};
+use crate::red_source::compute_red;
+use crate::trace_scan::{now_millis, rfc3339};
 
 const MS: u64 = 1_000_000;
 /// Most time buckets one request may ask for.
@@ -63,19 +64,12 @@ fn bool_param(pairs: &[(String, String)], key: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Runs the analysis: the store is searched for spans of the services (and operation and kinds) asked for.
+/// Runs the analysis over the blocks (their RED summaries where they fit) and the head.
 async fn compute(query: &Query, headers: &HeaderMap, request: RedRequest) -> Result<Vec<RedSeries>, ApiError> {
     let tenant = tenant(headers)?;
-    let filter = SpanFilter {
-        service: (request.services.len() == 1).then(|| request.services[0].clone()),
-        name: request.operation.clone(),
-        kind: (request.kinds.len() == 1).then(|| request.kinds[0]),
-        ..SpanFilter::default()
-    };
-    let (start, end) = (request.start_unix_nano, request.end_unix_nano);
-    let mut red = Red::new(request);
-    for_each_trace(query, &tenant, filter, start, end, |trace| red.add_trace(trace)).await?;
-    Ok(red.finish())
+    let (series, reads) = compute_red(query, &tenant, request, true).await?;
+    tracing::debug!(summaries = reads.summaries, scans = reads.scans, "historical RED");
+    Ok(series)
 }
 
 async fn native(

@@ -1,5 +1,5 @@
 //! Reads every stored trace with activity in a time range, page by page (search for candidates, then many
-//! whole traces at once), for analyses over a range: the dependency graph and RED.
+//! whole traces at once), for analyses over a range: the dependency graph and TraceQL metrics.
 
 use clew_model::otlp::ResourceSpans;
 use clew_model::{Tenant, TraceId};
