@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clew_model::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
 use clew_model::{SpanBatch, SpanSink, Tenant, TraceId};
-use clew_store::{CompactStep, Store, StoreConfig};
+use clew_store::{CompactStep, SearchRequest, Store, StoreConfig};
 use prometheus_client::registry::Registry;
 
 const NOW: u64 = 1_800_000_000_000_000_000;
@@ -110,6 +110,16 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Search summaries of traces 0..10 count spans 1 and 2 once each, whatever blocks overlap.
+async fn assert_search_counts_each_span_once(store: &Store, when: &str) {
+    let request = SearchRequest { limit: 100, ..SearchRequest::default() };
+    let page = store.search(&Tenant::default(), &request).await.unwrap();
+    assert_eq!(page.traces.len(), 10, "{when}");
+    for summary in page.traces {
+        assert_eq!((summary.span_count, summary.matched_spans), (2, 2), "trace {} {when}", summary.trace_id);
+    }
+}
+
 #[tokio::test]
 async fn compaction_merges_split_traces_and_drops_duplicates() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,6 +153,7 @@ async fn compaction_interrupted_at_any_step_loses_and_duplicates_nothing() {
         for n in 0..10 {
             assert_eq!(span_ids(&store, n).await, vec![1, 2], "trace {n} after stopping at {step:?}");
         }
+        assert_search_counts_each_span_once(&store, &format!("after stopping at {step:?}")).await;
         assert_eq!(block_dirs(dir.path()), block_count(dir.path()), "no half-written block after {step:?}");
         store.compact().await.unwrap();
         assert_eq!(block_count(dir.path()), 1, "compaction finishes the job after {step:?}");
