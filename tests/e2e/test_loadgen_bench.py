@@ -89,6 +89,9 @@ def test_bench_scenarios_smoke(clew_bin, tmp_path):
         assert searches[name]["supported"] and searches[name]["runs"] == 20, searches[name]
     assert searches["list services"]["note"].endswith("; 10 results"), searches["list services"]
     assert not searches["search by service"]["note"].endswith("; 0 results"), searches["search by service"]
+    for name in ["search by a frequent attribute key", "search by a rare attribute key"]:
+        assert searches[name]["supported"] and searches[name]["runs"] == 20, searches[name]
+        assert not searches[name]["note"].endswith("; 0 results"), searches[name]
 
     run_clew(clew_bin, "bench", "freshness", "--runs", "5", "--out", str(out))
     freshness = json.loads((out / "freshness.json").read_text())["result"]

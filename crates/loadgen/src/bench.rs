@@ -337,9 +337,11 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
     load.protocol = Protocol::Grpc;
     load.ids_out = Some(ids_path.clone());
     let report = run(load).await?;
-    if report.acknowledged_spans == 0 {
+    // Every span must be in before the queries are timed: the table speaks of the data it names.
+    if report.acknowledged_spans == 0 || report.failed_spans > 0 || report.rejected_spans > 0 {
         return Err(BenchError::Setup(format!("loading failed: {}", report.summary())));
     }
+    eprint!("loaded: {}", report.summary());
     // (trace id, start in Unix seconds) per line.
     let ids: Vec<(String, u64)> = std::fs::read_to_string(&ids_path)?
         .lines()
@@ -384,6 +386,56 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
         timings.push(Timing::measured(name, samples, &format!("from blocks; {found} results")));
     }
 
+    // A rare attribute key against a frequent one, on data where the two differ (the `microservices` profile,
+    // in a tenant of its own so the figures above are untouched): the frequent key has a column of its own in
+    // each block, the rare one lives in the key/value list, and row groups without the key are skipped.
+    let keys_tenant = "attribute-keys";
+    let mut keys_load = load_config(config, &server.otlp_grpc);
+    keys_load.profile = Profile::Microservices;
+    keys_load.traces = Some((config.spans / 10 / 20).max(1));
+    keys_load.tenant = Some(keys_tenant.to_owned());
+    let keys_report = run(keys_load).await?;
+    if keys_report.failed_spans > 0 || keys_report.rejected_spans > 0 {
+        return Err(BenchError::Setup(format!("loading failed: {}", keys_report.summary())));
+    }
+    flush(&server).await?;
+    let keys = [
+        ("search by a frequent attribute key", "http.request.method%3DPUT", "a column of its own"),
+        ("search by a rare attribute key", "db.collection.name%3Dstock", "in the key/value list"),
+    ];
+    for (name, condition, note) in keys {
+        let url = format!("{api}/search?attr={condition}&limit=1000");
+        let (samples, found) = time_get_as(&url, runs, Some(keys_tenant)).await?;
+        let spans = keys_report.acknowledged_spans;
+        timings.push(Timing::measured(
+            name,
+            samples,
+            &format!("{spans} microservices spans, key {note}; {found} results"),
+        ));
+    }
+
+    // Historical RED for one service over all the data (traces start up to 10 days back; their spans a little
+    // later). On whole hours, each block answers from its RED summary; an unaligned step makes every block
+    // scan its spans instead.
+    let hour = 3600;
+    let (red_start, red_end) = ((now - 11 * 86_400) / hour * hour, (now / hour + 2) * hour);
+    let red = [
+        (
+            "historical RED, one service",
+            format!("{api}/metrics/red?service=frontend&start={red_start}&end={red_end}&step=1h"),
+            "11 days by hour; per-block RED summaries",
+        ),
+        (
+            "historical RED, one service",
+            format!("{api}/metrics/red?service=frontend&start={}&end={red_end}&step=3601s", red_start + 7),
+            "11 days, unaligned step; per-block span scans",
+        ),
+    ];
+    for (name, url, note) in red {
+        let (samples, found) = time_get(&url, runs).await?;
+        timings.push(Timing::measured(name, samples, &format!("{note}; {found} series")));
+    }
+
     // TraceQL (Tempo's default of 20 traces), natively and through Tempo's API for the API layer's overhead.
     let traceql = [
         ("TraceQL: simple filter", r#"{ resource.service.name = "frontend" }"#.to_owned()),
@@ -418,12 +470,21 @@ pub async fn query(config: &BenchConfig, runs: usize) -> Result<Vec<Timing>, Ben
 
 /// Times `runs` GETs of one URL; returns the samples and how many traces (or names) the answer held.
 async fn time_get(url: &str, runs: usize) -> Result<(Vec<f64>, usize), BenchError> {
+    time_get_as(url, runs, None).await
+}
+
+/// [`time_get`] as a tenant (`X-Scope-OrgID`).
+async fn time_get_as(url: &str, runs: usize, tenant: Option<&str>) -> Result<(Vec<f64>, usize), BenchError> {
     let client = reqwest::Client::new();
     let mut samples = Vec::with_capacity(runs);
     let mut found = 0;
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        let response = client.get(url).send().await.map_err(|e| BenchError::Setup(format!("{url}: {e}")))?;
+        let mut request = client.get(url);
+        if let Some(tenant) = tenant {
+            request = request.header("X-Scope-OrgID", tenant);
+        }
+        let response = request.send().await.map_err(|e| BenchError::Setup(format!("{url}: {e}")))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| BenchError::Setup(format!("{url}: {e}")))?;
         samples.push(started.elapsed().as_secs_f64() * 1e3);
@@ -431,7 +492,7 @@ async fn time_get(url: &str, runs: usize) -> Result<(Vec<f64>, usize), BenchErro
             return Err(BenchError::Setup(format!("{url} answered {status}: {}", String::from_utf8_lossy(&body))));
         }
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        found = ["traces", "services", "operations", "data"]
+        found = ["traces", "services", "operations", "data", "series"]
             .iter()
             .find_map(|key| value.get(key).and_then(|v| v.as_array()).map(Vec::len))
             .unwrap_or(0);

@@ -61,6 +61,12 @@ pub struct LatencyMs {
     pub max: f64,
 }
 
+/// Backoff after a retryable refusal: doubling from the first to the max, until the request has been tried for
+/// the budget (OpenTelemetry exporters retry likewise).
+const RETRY_FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
+const RETRY_BUDGET: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub profile: Profile,
@@ -76,6 +82,9 @@ pub struct LoadReport {
     pub spans_per_sec: f64,
     pub request_latency_ms: LatencyMs,
     pub first_error: Option<String>,
+    /// Requests sent again after a retryable refusal (backpressure), as OpenTelemetry exporters do.
+    pub retries: u64,
+    pub first_retry_reason: Option<String>,
 }
 
 impl LoadReport {
@@ -101,6 +110,12 @@ impl LoadReport {
         );
         if let Some(err) = &self.first_error {
             text.push_str(&format!("first error: {err}\n"));
+        }
+        if let Some(reason) = &self.first_retry_reason {
+            text.push_str(&format!(
+                "{} requests sent again after a retryable refusal, first: {reason}\n",
+                self.retries
+            ));
         }
         text
     }
@@ -175,9 +190,22 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
                     pacer.wait(request.spans).await;
                 }
                 let sent_at = Instant::now();
-                let outcome = sender.send(request.body, tenant.as_deref()).await;
+                let body = bytes::Bytes::from(request.body);
+                let mut backoff = RETRY_FIRST_BACKOFF;
+                let outcome = loop {
+                    let outcome = sender.send(body.clone(), tenant.as_deref()).await;
+                    counts.requests += 1;
+                    match outcome {
+                        Outcome::Retryable(err) if sent_at.elapsed() < RETRY_BUDGET => {
+                            counts.retries += 1;
+                            counts.first_retry_reason.get_or_insert(err);
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+                        }
+                        outcome => break outcome,
+                    }
+                };
                 let _ = result.latency_us.record(sent_at.elapsed().as_micros().max(1) as u64);
-                counts.requests += 1;
                 counts.sent += request.spans as u64;
                 match outcome {
                     Outcome::Acknowledged { rejected } => {
@@ -188,7 +216,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
                             result.traces.extend(request.traces);
                         }
                     }
-                    Outcome::Failed(err) => {
+                    Outcome::Failed(err) | Outcome::Retryable(err) => {
                         counts.failed_requests += 1;
                         counts.failed += request.spans as u64;
                         counts.first_error.get_or_insert(err);
@@ -230,6 +258,8 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         spans_per_sec: total.acknowledged as f64 / elapsed.max(1e-9),
         request_latency_ms: LatencyMs { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: latency.max() as f64 / 1000.0 },
         first_error: total.first_error,
+        retries: total.retries,
+        first_retry_reason: total.first_retry_reason,
     })
 }
 
@@ -243,7 +273,10 @@ struct Counts {
     rejected: u64,
     failed: u64,
     acknowledged_traces: u64,
+    /// Requests sent again after a retryable refusal.
+    retries: u64,
     first_error: Option<String>,
+    first_retry_reason: Option<String>,
 }
 
 impl Counts {
@@ -255,8 +288,12 @@ impl Counts {
         self.rejected += r.rejected;
         self.failed += r.failed;
         self.acknowledged_traces += r.acknowledged_traces;
+        self.retries += r.retries;
         if self.first_error.is_none() {
             self.first_error.clone_from(&r.first_error);
+        }
+        if self.first_retry_reason.is_none() {
+            self.first_retry_reason.clone_from(&r.first_retry_reason);
         }
     }
 }

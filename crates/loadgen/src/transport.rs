@@ -34,6 +34,9 @@ pub enum Outcome {
     Acknowledged { rejected: u64 },
     /// Refused as a whole (status or transport error).
     Failed(String),
+    /// Refused for now (gRPC `UNAVAILABLE`/`RESOURCE_EXHAUSTED`, HTTP 429/502/503/504, a transport error):
+    /// an OpenTelemetry exporter sends such a request again after a backoff.
+    Retryable(String),
 }
 
 #[derive(Clone)]
@@ -66,13 +69,13 @@ impl Sender {
         }
     }
 
-    pub async fn send(&mut self, body: Vec<u8>, tenant: Option<&str>) -> Outcome {
+    pub async fn send(&mut self, body: Bytes, tenant: Option<&str>) -> Outcome {
         match self {
             Sender::Grpc(grpc) => {
                 if let Err(err) = grpc.ready().await {
-                    return Outcome::Failed(format!("gRPC channel not ready: {err}"));
+                    return Outcome::Retryable(format!("gRPC channel not ready: {err}"));
                 }
-                let mut request = tonic::Request::new(Bytes::from(body));
+                let mut request = tonic::Request::new(body);
                 if let Some(tenant) = tenant.and_then(|t| t.parse().ok()) {
                     request.metadata_mut().insert("x-scope-orgid", tenant);
                 }
@@ -80,7 +83,13 @@ impl Sender {
                     http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
                 match grpc.unary(request, path, PassThroughCodec).await {
                     Ok(response) => Outcome::Acknowledged { rejected: rejected(response.get_ref()) },
-                    Err(status) => Outcome::Failed(format!("{:?}: {}", status.code(), status.message())),
+                    Err(status) => {
+                        let message = format!("{:?}: {}", status.code(), status.message());
+                        match status.code() {
+                            tonic::Code::Unavailable | tonic::Code::ResourceExhausted => Outcome::Retryable(message),
+                            _ => Outcome::Failed(message),
+                        }
+                    }
                 }
             }
             Sender::Http { client, url, json } => {
@@ -90,7 +99,7 @@ impl Sender {
                         _ => return Outcome::Failed("could not re-encode the request as JSON".into()),
                     }
                 } else {
-                    (body, "application/x-protobuf")
+                    (body.to_vec(), "application/x-protobuf")
                 };
                 let mut request = client.post(url.as_str()).header("content-type", content_type).body(body);
                 if let Some(tenant) = tenant {
@@ -98,12 +107,16 @@ impl Sender {
                 }
                 let response = match request.send().await {
                     Ok(response) => response,
-                    Err(err) => return Outcome::Failed(err.to_string()),
+                    Err(err) => return Outcome::Retryable(err.to_string()),
                 };
                 let status = response.status();
                 let bytes = response.bytes().await.unwrap_or_default();
                 if !status.is_success() {
-                    return Outcome::Failed(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+                    let message = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+                    return match status.as_u16() {
+                        429 | 502 | 503 | 504 => Outcome::Retryable(message),
+                        _ => Outcome::Failed(message),
+                    };
                 }
                 let reply = if *json {
                     serde_json::from_slice::<serde_json::Value>(&bytes).ok().map(|v| {

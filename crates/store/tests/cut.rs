@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clew_model::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
 use clew_model::{SpanBatch, SpanSink, Tenant, TraceId};
-use clew_store::{Store, StoreConfig, list_segments};
+use clew_store::{SearchRequest, SpanFilter, Store, StoreConfig, list_segments};
 use prometheus_client::registry::Registry;
 
 fn open(dir: &Path) -> Arc<Store> {
@@ -96,6 +96,32 @@ async fn a_cut_moves_the_head_into_a_block_and_frees_the_log() {
 }
 
 #[tokio::test]
+async fn a_large_head_is_cut_into_blocks_of_whole_traces_by_trace_id_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig { data_dir: dir.path().to_path_buf(), cut_block_spans: 10, ..StoreConfig::default() };
+    let store = Store::open(config, &mut Registry::default()).expect("store opens");
+    for n in 0..20 {
+        send(&store, n).await;
+    }
+    let report = store.cut().await.unwrap();
+    // 3-span traces, at most 10 spans a block: 3 traces a block.
+    assert_eq!((report.blocks, report.spans), (7, 60));
+    let blocks = store.blocks(&Tenant::default());
+    assert_eq!(blocks.len(), 7);
+    let mut ranges: Vec<(TraceId, TraceId)> = blocks.iter().map(|b| (b.min_trace_id, b.max_trace_id)).collect();
+    ranges.sort();
+    assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0), "blocks hold disjoint trace-id ranges: {ranges:?}");
+    assert!(blocks.iter().all(|b| b.span_count <= 10 && b.span_count % 3 == 0), "whole traces only");
+    for n in 0..20 {
+        assert_whole(&store, n).await;
+    }
+    let everything = SearchRequest { limit: 100, ..Default::default() };
+    let page = store.search(&Tenant::default(), &everything).await.unwrap();
+    assert_eq!(page.traces.len(), 20);
+    assert!(page.traces.iter().all(|t| t.span_count == 3 && t.matched_spans == 3));
+}
+
+#[tokio::test]
 async fn blocks_are_found_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -114,36 +140,62 @@ async fn blocks_are_found_again_after_a_restart() {
     }
 }
 
-#[tokio::test]
-async fn a_crash_before_the_log_is_freed_leaves_no_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
+/// Ten traces, cut into a block, with the log put back as it was before the cut: as if the process died after
+/// writing the block but before deleting the segments. Returns the store reopened on it.
+async fn crashed_between_block_meta_and_log_deletion(dir: &Path) -> Arc<Store> {
     let saved = tempfile::tempdir().unwrap();
     {
-        let store = open(dir.path());
+        let store = open(dir);
         for n in 0..10 {
             send(&store, n).await;
         }
         store.shutdown();
     }
-    // Keep the log as it was before the cut, then cut, then put the log back: as if the process died after
-    // writing the block but before deleting the segments.
-    for segment in list_segments(&dir.path().join("wal")).unwrap() {
+    for segment in list_segments(&dir.join("wal")).unwrap() {
         std::fs::copy(&segment.path, saved.path().join(segment.path.file_name().unwrap())).unwrap();
     }
     {
-        let store = open(dir.path());
+        let store = open(dir);
         assert_eq!(store.cut().await.unwrap().blocks, 1);
         store.shutdown();
     }
     for entry in std::fs::read_dir(saved.path()).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join("wal").join(entry.file_name())).unwrap();
+        std::fs::copy(entry.path(), dir.join("wal").join(entry.file_name())).unwrap();
     }
-    let store = open(dir.path());
+    let store = open(dir);
     store.load_blocks().await.unwrap();
     assert_eq!(store.stats().head_spans, 30, "the log was replayed into the head");
+    store
+}
+
+#[tokio::test]
+async fn a_crash_before_the_log_is_freed_leaves_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crashed_between_block_meta_and_log_deletion(dir.path()).await;
     for n in 0..10 {
         assert_whole(&store, n).await;
+    }
+}
+
+#[tokio::test]
+async fn search_counts_a_span_in_a_block_and_the_replayed_head_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crashed_between_block_meta_and_log_deletion(dir.path()).await;
+    let every = SearchRequest { limit: 100, ..SearchRequest::default() };
+    let by_service = SearchRequest {
+        filter: SpanFilter { service: Some("frontend".into()), ..SpanFilter::default() },
+        ..every.clone()
+    };
+    for (request, matched) in [(&every, 3), (&by_service, 2)] {
+        let page = store.search(&Tenant::default(), request).await.unwrap();
+        assert_eq!(page.traces.len(), 10);
+        for summary in &page.traces {
+            let what = format!("trace {} searched with {:?}", summary.trace_id, request.filter);
+            assert_eq!((summary.span_count, summary.matched_spans, summary.error_count), (3, matched, 0), "{what}");
+            assert_eq!(summary.services, ["backend", "frontend"], "{what}");
+            assert_eq!((summary.root_service.as_str(), summary.root_name.as_str()), ("frontend", "op-1"), "{what}");
+        }
     }
 }
 

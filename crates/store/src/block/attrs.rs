@@ -8,9 +8,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int8Array, Int64Array, ListArray, StringArray,
-    StructArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int8Array, Int32Array, Int64Array, ListArray,
+    StringArray, StructArray,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::Field;
@@ -174,13 +176,46 @@ impl AttrListBuilder {
 /// Reads a generic attribute list column.
 pub struct AttrListView<'a> {
     offsets: &'a [i32],
-    keys: &'a StringArray,
+    keys: StrValues<'a>,
     types: &'a Int8Array,
-    strs: &'a StringArray,
-    ints: &'a Int64Array,
-    doubles: &'a Float64Array,
-    bools: &'a BooleanArray,
-    bytes: &'a BinaryArray,
+    /// The value fields are absent when a reader left them out: searches read only the kinds of value their
+    /// conditions compare with.
+    strs: Option<StrValues<'a>>,
+    ints: Option<&'a Int64Array>,
+    doubles: Option<&'a Float64Array>,
+    bools: Option<&'a BooleanArray>,
+    bytes: Option<&'a BinaryArray>,
+}
+
+/// A string field read as it is or as a dictionary (searches read keys and values as dictionaries: decoding
+/// them costs an index per value instead of a copy of the string).
+#[derive(Clone, Copy)]
+enum StrValues<'a> {
+    Plain(&'a StringArray),
+    Dictionary { keys: &'a Int32Array, values: &'a StringArray },
+}
+
+impl<'a> StrValues<'a> {
+    fn of(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
+        Ok(match array.as_dictionary_opt::<Int32Type>() {
+            Some(d) => Self::Dictionary { keys: d.keys(), values: downcast(d.values().as_ref(), what)? },
+            None => Self::Plain(downcast(array, what)?),
+        })
+    }
+
+    fn is_valid(&self, i: usize) -> bool {
+        match self {
+            Self::Plain(a) => a.is_valid(i),
+            Self::Dictionary { keys, .. } => keys.is_valid(i),
+        }
+    }
+
+    fn value(&self, i: usize) -> &'a str {
+        match self {
+            Self::Plain(a) => a.value(i),
+            Self::Dictionary { keys, values } => values.value(keys.value(i) as usize),
+        }
+    }
 }
 
 pub fn downcast<'a, T: 'static>(array: &'a dyn Array, what: &str) -> Result<&'a T, BlockError> {
@@ -198,15 +233,25 @@ impl<'a> AttrListView<'a> {
         let field = |name: &str| {
             values.column_by_name(name).ok_or_else(|| corrupt(format!("column {what} lacks the field {name}")))
         };
+        fn optional<'a, T: 'static>(
+            values: &'a StructArray,
+            what: &str,
+        ) -> impl Fn(&str) -> Result<Option<&'a T>, BlockError> {
+            move |name| values.column_by_name(name).map(|a| downcast(a.as_ref(), what)).transpose()
+        }
+        let optional_int = optional::<Int64Array>(values, what);
+        let optional_double = optional::<Float64Array>(values, what);
+        let optional_bool = optional::<BooleanArray>(values, what);
+        let optional_bytes = optional::<BinaryArray>(values, what);
         Ok(Self {
             offsets: list.value_offsets(),
-            keys: downcast(field(schema::KEY)?.as_ref(), what)?,
+            keys: StrValues::of(field(schema::KEY)?.as_ref(), what)?,
             types: downcast(field(schema::TYPE)?.as_ref(), what)?,
-            strs: downcast(field(schema::STR)?.as_ref(), what)?,
-            ints: downcast(field(schema::INT)?.as_ref(), what)?,
-            doubles: downcast(field(schema::DOUBLE)?.as_ref(), what)?,
-            bools: downcast(field(schema::BOOL)?.as_ref(), what)?,
-            bytes: downcast(field(schema::BYTES)?.as_ref(), what)?,
+            strs: values.column_by_name(schema::STR).map(|a| StrValues::of(a.as_ref(), what)).transpose()?,
+            ints: optional_int(schema::INT)?,
+            doubles: optional_double(schema::DOUBLE)?,
+            bools: optional_bool(schema::BOOL)?,
+            bytes: optional_bytes(schema::BYTES)?,
         })
     }
 
@@ -226,7 +271,7 @@ impl<'a> AttrListView<'a> {
         Ok(out)
     }
 
-    /// Indexes (for [`Self::key`] and [`Self::scalar`]) of the attributes of list `row`.
+    /// Indexes (for [`Self::key`]) of the attributes of list `row`.
     pub fn range(&self, row: usize) -> std::ops::Range<usize> {
         self.offsets[row] as usize..self.offsets[row + 1] as usize
     }
@@ -235,21 +280,35 @@ impl<'a> AttrListView<'a> {
         self.keys.value(i)
     }
 
-    /// The value of attribute `i` as a scalar ([`Scalar::Other`] for anything else).
-    pub fn scalar(&self, i: usize) -> Scalar<'a> {
-        let valid = |a: &dyn Array| a.is_valid(i);
-        match ValueType::from_i8(self.types.value(i)) {
-            Some(ValueType::String) if valid(self.strs) => Scalar::Str(self.strs.value(i)),
-            Some(ValueType::Int) if valid(self.ints) => Scalar::Int(self.ints.value(i)),
-            Some(ValueType::Double) if valid(self.doubles) => Scalar::Double(self.doubles.value(i)),
-            Some(ValueType::Bool) if valid(self.bools) => Scalar::Bool(self.bools.value(i)),
-            _ => Scalar::Other,
+    /// The value of attribute `i` as a scalar, `None` when it is a scalar whose field was not read.
+    fn read_scalar(&self, i: usize) -> Option<Scalar<'a>> {
+        fn valid<A: Array>(a: Option<&A>, i: usize) -> Option<&A> {
+            a.filter(|a| a.is_valid(i))
+        }
+        let read = match ValueType::from_i8(self.types.value(i)) {
+            Some(ValueType::String) => self.strs.filter(|s| s.is_valid(i)).map(|s| Scalar::Str(s.value(i))),
+            Some(ValueType::Int) => valid(self.ints, i).map(|a| Scalar::Int(a.value(i))),
+            Some(ValueType::Double) => valid(self.doubles, i).map(|a| Scalar::Double(a.value(i))),
+            Some(ValueType::Bool) => valid(self.bools, i).map(|a| Scalar::Bool(a.value(i))),
+            _ => return Some(Scalar::Other),
+        };
+        let field_read = match ValueType::from_i8(self.types.value(i)) {
+            Some(ValueType::String) => self.strs.is_some(),
+            Some(ValueType::Int) => self.ints.is_some(),
+            Some(ValueType::Double) => self.doubles.is_some(),
+            _ => self.bools.is_some(),
+        };
+        match (read, field_read) {
+            (Some(scalar), _) => Some(scalar),
+            (None, true) => Some(Scalar::Other),
+            (None, false) => None,
         }
     }
 
-    /// The value of the first attribute named `key` in list `row`.
+    /// The value of the first attribute named `key` in list `row`; `None` when there is none, or when its value
+    /// is of a kind the reader left out (no condition of the search compares with it).
     pub fn find(&self, row: usize, key: &str) -> Option<Scalar<'a>> {
-        self.range(row).find(|&i| self.keys.value(i) == key).map(|i| self.scalar(i))
+        self.range(row).find(|&i| self.keys.value(i) == key).and_then(|i| self.read_scalar(i))
     }
 
     fn read_one(&self, i: usize) -> Result<KeyValue, BlockError> {
@@ -258,33 +317,28 @@ impl<'a> AttrListView<'a> {
         let key = self.keys.value(i).to_owned();
         let value = |v: Value| Some(AnyValue { value: Some(v) });
         let missing = || corrupt(format!("attribute {key:?} of type {ty:?} has no value"));
-        let bytes = || if self.bytes.is_valid(i) { Ok(self.bytes.value(i)) } else { Err(missing()) };
+        let bytes = || match self.bytes {
+            Some(b) if b.is_valid(i) => Ok(b.value(i)),
+            _ => Err(missing()),
+        };
         let decode_any = |b: &[u8]| AnyValue::decode(b).map_err(|e| corrupt(format!("attribute {key:?}: {e}")));
         let value = match ty {
             ValueType::None => None,
             ValueType::String => {
-                if !self.strs.is_valid(i) {
-                    return Err(missing());
-                }
-                value(Value::StringValue(self.strs.value(i).to_owned()))
+                let Some(s) = self.strs.filter(|a| a.is_valid(i)) else { return Err(missing()) };
+                value(Value::StringValue(s.value(i).to_owned()))
             }
             ValueType::Bool => {
-                if !self.bools.is_valid(i) {
-                    return Err(missing());
-                }
-                value(Value::BoolValue(self.bools.value(i)))
+                let Some(b) = self.bools.filter(|a| a.is_valid(i)) else { return Err(missing()) };
+                value(Value::BoolValue(b.value(i)))
             }
             ValueType::Int => {
-                if !self.ints.is_valid(i) {
-                    return Err(missing());
-                }
-                value(Value::IntValue(self.ints.value(i)))
+                let Some(n) = self.ints.filter(|a| a.is_valid(i)) else { return Err(missing()) };
+                value(Value::IntValue(n.value(i)))
             }
             ValueType::Double => {
-                if !self.doubles.is_valid(i) {
-                    return Err(missing());
-                }
-                value(Value::DoubleValue(self.doubles.value(i)))
+                let Some(d) = self.doubles.filter(|a| a.is_valid(i)) else { return Err(missing()) };
+                value(Value::DoubleValue(d.value(i)))
             }
             ValueType::Bytes => value(Value::BytesValue(bytes()?.to_vec())),
             ValueType::Array | ValueType::KvList | ValueType::OtherValue => Some(decode_any(bytes()?)?),

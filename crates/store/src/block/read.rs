@@ -147,6 +147,33 @@ pub(crate) async fn load_metadata(
     }
 }
 
+/// Footers of `spans.parquet` files (without page index) recently read by searches. Block files are immutable
+/// and their paths never reused, so a footer stays valid as long as its file exists.
+static FOOTERS: std::sync::LazyLock<std::sync::Mutex<FooterCache>> = std::sync::LazyLock::new(Default::default);
+/// (path, file size) → footer.
+type FooterCache = HashMap<(Path, u64), Arc<ParquetMetaData>>;
+/// Footers kept at most (a footer is some kilobytes per row group).
+const MAX_FOOTERS: usize = 512;
+
+/// The footer of a block file without its page index, from the cache or read once.
+pub(crate) async fn cached_metadata(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: &FileMeta,
+) -> Result<Arc<ParquetMetaData>, BlockError> {
+    let key = (path.clone(), file.bytes);
+    if let Some(found) = FOOTERS.lock().expect("footer cache lock").get(&key) {
+        return Ok(found.clone());
+    }
+    let metadata = Arc::new(load_metadata(store, path, file, PageIndexPolicy::Skip).await?);
+    let mut footers = FOOTERS.lock().expect("footer cache lock");
+    if footers.len() >= MAX_FOOTERS {
+        footers.clear();
+    }
+    footers.insert(key, metadata.clone());
+    Ok(metadata)
+}
+
 /// Runs a push decoder to the end, fetching what it asks for.
 pub(crate) async fn decode(
     store: &dyn ObjectStore,

@@ -1,24 +1,31 @@
 //! Search over the head: spans are decoded per trace and the filter evaluated on each.
 
-use std::collections::HashMap;
-
 use clew_model::otlp::{ResourceSpans, status};
-use clew_model::{Tenant, TraceId, service_name};
+use clew_model::{Tenant, service_name};
 
-use super::{AttrScope, SpanFilter, TraceAcc, Traces};
+use super::{AttrScope, IdMap, SpanFilter, TraceAcc, Traces};
 use crate::block::attrs::Scalar;
 use crate::head::Head;
 
-/// Adds the number of matching spans of each head trace to `matched`, and the summary of each matching head
-/// part to `parts`.
+/// Adds the number of matching spans of each head trace to `matched`, the summary of each matching head
+/// part to `parts`, and where every head trace starts to `starts`.
 pub(super) fn scan(
     head: &Head,
     tenant: &Tenant,
     filter: &SpanFilter,
-    matched: &mut HashMap<TraceId, u64>,
+    matched: &mut IdMap<u64>,
     parts: &mut Traces,
+    starts: &mut IdMap<u64>,
 ) {
     head.for_each_trace(tenant, |id, resource_spans| {
+        let start = resource_spans
+            .iter()
+            .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| &ss.spans))
+            .map(|span| span.start_time_unix_nano)
+            .min();
+        if let Some(start) = start {
+            starts.entry(*id).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        }
         let hits = count_matches(&resource_spans, filter);
         if hits > 0 {
             *matched.entry(*id).or_default() += hits;
@@ -27,7 +34,7 @@ pub(super) fn scan(
     });
 }
 
-fn count_matches(resource_spans: &[ResourceSpans], filter: &SpanFilter) -> u64 {
+pub(super) fn count_matches(resource_spans: &[ResourceSpans], filter: &SpanFilter) -> u64 {
     let mut hits = 0;
     for rs in resource_spans {
         let service = service_name(rs.resource.as_ref());

@@ -133,11 +133,6 @@ impl TraceAcc {
         keep_earliest(&mut self.earliest, start, service, name);
     }
 
-    /// Only the earliest-span fallback (from rows seen while scanning a block whose summary is read elsewhere).
-    pub(crate) fn note_earliest(&mut self, start: u64, service: &str, name: &str) {
-        keep_earliest(&mut self.earliest, start, service, name);
-    }
-
     fn merge(&mut self, other: TraceAcc) {
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
@@ -171,7 +166,12 @@ impl TraceAcc {
 }
 
 /// Trace id → what is known of it.
-pub(crate) type Traces = HashMap<TraceId, TraceAcc>;
+pub(crate) type Traces = IdMap<TraceAcc>;
+
+/// Maps and sets keyed by trace id, with a fast hasher (searches hash hundreds of thousands of ids; std's SipHash
+/// was a tenth of a search's time). Its seed is random per process, so crafted ids cannot force collisions.
+pub(crate) type IdMap<V> = HashMap<TraceId, V, foldhash::fast::RandomState>;
+pub(crate) type IdSet = HashSet<TraceId, foldhash::fast::RandomState>;
 
 fn merge_into(all: &mut Traces, part: Traces) {
     for (id, acc) in part {
@@ -184,28 +184,40 @@ fn merge_into(all: &mut Traces, part: Traces) {
     }
 }
 
+/// Up to this many matches, blocks whose trace-id filter admits none of them are not read for their starts.
+const FEW_MATCHES: usize = 4096;
+
 /// Matching traces ranked newest first, with what was learnt on the way.
 struct Ranked {
     page: Vec<SearchCursor>,
     next: Option<SearchCursor>,
-    matched: HashMap<TraceId, u64>,
+    matched: IdMap<u64>,
     head_parts: Traces,
-    block_hints: Traces,
+    /// Where every trace of the head starts (its parts matching or not).
+    head_starts: IdMap<u64>,
     metas: Vec<std::sync::Arc<crate::block::BlockMeta>>,
 }
 
 impl Store {
     /// Searches the tenant's traces (head and blocks), newest first.
     pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {
-        let Ranked { page: ranked, next, matched, mut head_parts, block_hints, metas } =
+        let Ranked { page: ranked, next, mut matched, mut head_parts, head_starts, metas } =
             self.rank(tenant, request).await?;
         // 4. Whole-trace summaries of the page: head parts, plus traces.parquet rows of every block that may
         //    hold them.
         let page: Vec<TraceId> = ranked.iter().map(|c| c.trace_id).collect();
-        let mut traces: Traces = HashMap::with_capacity(page.len());
+        let mut traces: Traces = Traces::default();
+        let mut places: IdMap<usize> = IdMap::default();
         for id in &page {
-            if let Some(part) = head_parts.remove(id) {
+            let part = match head_parts.remove(id) {
+                Some(part) => Some(part),
+                // A head part without a matching span (the match was in a block).
+                None if head_starts.contains_key(id) => Some(head::summarise(&self.head.trace(tenant, id))),
+                None => None,
+            };
+            if let Some(part) = part {
                 traces.insert(*id, part);
+                places.insert(*id, 1);
             }
         }
         for meta in &metas {
@@ -216,13 +228,19 @@ impl Store {
             let parts = blocks::summaries(self.objects.as_ref(), meta, &ids)
                 .await
                 .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
+            parts.keys().for_each(|id| *places.entry(*id).or_default() += 1);
             merge_into(&mut traces, parts);
         }
-        for (id, hint) in block_hints {
-            if let Some(acc) = traces.get_mut(&id)
-                && let Some((s, svc, name)) = hint.earliest
-            {
-                acc.note_earliest(s, &svc, &name);
+        // 5. Parts in several places may share spans (a block and the log replayed into the head after a crash,
+        //    blocks a compaction left overlapping): such traces are summarised again from their unique spans.
+        //    Traces without a root span are too: their summary names the earliest span of the whole trace.
+        let spread: IdSet = places.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
+        let rootless = traces.iter().filter(|(id, acc)| acc.root.is_none() && !spread.contains(*id)).map(|(id, _)| *id);
+        let spread: Vec<TraceId> = rootless.chain(spread.iter().copied()).collect();
+        if !spread.is_empty() {
+            for (id, spans) in self.traces_within(tenant, &spread, None).await? {
+                matched.insert(id, head::count_matches(&spans, &request.filter));
+                traces.insert(id, head::summarise(&spans));
             }
         }
         let found: Vec<TraceSummary> = page
@@ -250,42 +268,76 @@ impl Store {
     async fn rank(&self, tenant: &Tenant, request: &SearchRequest) -> Result<Ranked, StoreError> {
         let filter = &request.filter;
         // 1. Which traces have a matching span, and how many.
-        let mut matched: HashMap<TraceId, u64> = HashMap::new();
-        let mut head_parts: Traces = HashMap::new();
-        head::scan(&self.head, tenant, filter, &mut matched, &mut head_parts);
+        let mut matched: IdMap<u64> = IdMap::default();
+        let mut head_parts: Traces = Traces::default();
+        let mut head_starts: IdMap<u64> = IdMap::default();
+        head::scan(&self.head, tenant, filter, &mut matched, &mut head_parts, &mut head_starts);
         let metas = self.blocks.of(tenant);
-        let mut block_hints: Traces = HashMap::new();
+        // Without span conditions every trace matches: traces.parquet alone says which and where they start.
+        let everything = filter.is_empty();
+        let mut starts: IdMap<u64> = IdMap::default();
+        let block_error = |meta: &crate::block::BlockMeta| {
+            let id = meta.block_id.clone();
+            move |e: crate::block::BlockError| StoreError::Block(format!("searching block {id}: {e}"))
+        };
+        let min = request.start_min_unix_nano.unwrap_or(0);
         for meta in &metas {
-            blocks::scan(self.objects.as_ref(), meta, request, &mut matched, &mut block_hints)
+            if everything {
+                // Parts starting before the bound are left out here; their traces are struck off below.
+                blocks::for_each_trace(self.objects.as_ref(), meta, |id, start, spans| {
+                    if start >= min {
+                        *matched.entry(id).or_default() += spans;
+                        starts.entry(id).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+                    }
+                })
                 .await
-                .map_err(|e| StoreError::Block(format!("searching block {}: {e}", meta.block_id)))?;
+                .map_err(block_error(meta))?;
+            } else {
+                blocks::scan(self.objects.as_ref(), meta, request, &mut matched).await.map_err(block_error(meta))?;
+            }
+        }
+        if everything && min > 0 && metas.len() + usize::from(!head_parts.is_empty()) > 1 {
+            // A trace with a part that starts before the bound starts before it too.
+            let mut early: IdSet = head_parts
+                .iter()
+                .filter(|(id, p)| p.start < min && starts.contains_key(id))
+                .map(|(id, _)| *id)
+                .collect();
+            for meta in &metas {
+                blocks::for_each_trace(self.objects.as_ref(), meta, |id, start, _| {
+                    if start < min && starts.contains_key(&id) {
+                        early.insert(id);
+                    }
+                })
+                .await
+                .map_err(block_error(meta))?;
+            }
+            for id in early {
+                starts.remove(&id);
+                matched.remove(&id);
+            }
         }
         if matched.is_empty() {
-            return Ok(Ranked { page: Vec::new(), next: None, matched, head_parts, block_hints, metas });
+            return Ok(Ranked { page: Vec::new(), next: None, matched, head_parts, head_starts, metas });
         }
 
         // 2. The order key of every match, its true start (the earliest of its parts), read cheaply: head parts
         //    and the start column of traces.parquet. Only the page's traces are then summarised in full.
-        let mut starts: HashMap<TraceId, u64> = HashMap::with_capacity(matched.len());
         for (id, part) in &head_parts {
-            starts.insert(*id, part.start);
+            starts.entry(*id).and_modify(|s| *s = (*s).min(part.start)).or_insert(part.start);
         }
         for id in matched.keys() {
-            if !starts.contains_key(id) {
-                let part = self.head.trace(tenant, id);
-                if !part.is_empty() {
-                    let acc = head::summarise(&part);
-                    starts.insert(*id, acc.start);
-                    head_parts.insert(*id, acc);
-                }
+            if let Some(&start) = head_starts.get(id) {
+                starts.entry(*id).and_modify(|s| *s = (*s).min(start)).or_insert(start);
             }
         }
-        for meta in &metas {
-            let ids: HashSet<TraceId> = matched.keys().filter(|id| meta.may_contain(id)).copied().collect();
-            if ids.is_empty() {
+        for meta in metas.iter().filter(|_| !everything) {
+            // With few matches the block's trace-id filter may rule it out; with many it never does.
+            let few = matched.len() <= FEW_MATCHES;
+            if few && !matched.keys().any(|id| meta.may_contain(id)) {
                 continue;
             }
-            blocks::starts(self.objects.as_ref(), meta, &ids, &mut starts)
+            blocks::starts(self.objects.as_ref(), meta, |id| matched.contains_key(id), &mut starts)
                 .await
                 .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
         }
@@ -306,6 +358,6 @@ impl Store {
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         let next = (ranked.len() > limit).then(|| ranked[limit - 1]);
         ranked.truncate(limit);
-        Ok(Ranked { page: ranked, next, matched, head_parts, block_hints, metas })
+        Ok(Ranked { page: ranked, next, matched, head_parts, head_starts, metas })
     }
 }
