@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clew_processors::alerts::AlertsConfig;
 use clew_processors::remote_sampling::RemoteSamplingConfig;
 use clew_processors::sampling::TailSamplingConfig;
 use clew_processors::span_metrics::SpanMetricsConfig;
@@ -60,6 +61,9 @@ pub struct ServeOptions {
     /// RED metrics and the service graph from spans (config file only: a `[span_metrics]` table; on by default)
     #[arg(skip)]
     pub span_metrics: Option<Box<SpanMetricsConfig>>,
+    /// Alert rules on the span metrics and their webhooks (config file only: an `[alerts]` table; see docs/alerts.md)
+    #[arg(skip)]
+    pub alerts: Option<Box<AlertsConfig>>,
     /// Largest accepted request body after decompression; larger gets 413 / RESOURCE_EXHAUSTED [default: 67108864]
     #[arg(long, env = "CLEW_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
@@ -69,7 +73,7 @@ pub struct ServeOptions {
     /// Spans with a longer string or bytes attribute value are rejected [default: 65536]
     #[arg(long, env = "CLEW_MAX_ATTRIBUTE_VALUE_BYTES", value_name = "BYTES")]
     pub max_attribute_value_bytes: Option<usize>,
-    /// Memory cap of the in-memory head; past it new data gets 429 / RESOURCE_EXHAUSTED [default: 1073741824]
+    /// Memory cap of the in-memory head; past it new data gets 429 / RESOURCE_EXHAUSTED [default: 536870912]
     #[arg(long, env = "CLEW_HEAD_MAX_BYTES", value_name = "BYTES")]
     pub head_max_bytes: Option<u64>,
     /// Size at which the write-ahead log starts a new segment file [default: 67108864]
@@ -91,6 +95,14 @@ pub struct ServeOptions {
     /// Compaction merges blocks whose data ends in the same window of this many seconds [default: 3600]
     #[arg(long, env = "CLEW_COMPACTION_WINDOW_SECS", value_name = "SECONDS")]
     pub compaction_window_secs: Option<u64>,
+    /// Compaction and retention run this often, in seconds, first one interval after the start [default: 30]
+    #[arg(
+        long,
+        env = "CLEW_COMPACTION_INTERVAL_SECS",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub compaction_interval_secs: Option<u64>,
     /// Blocks whose data ended longer ago than this are deleted, in hours [default: 336]
     #[arg(long, env = "CLEW_RETENTION_HOURS", value_name = "HOURS")]
     pub retention_hours: Option<u64>,
@@ -111,6 +123,7 @@ pub struct Settings {
     pub tail_sampling: Box<TailSamplingConfig>,
     pub remote_sampling: Box<RemoteSamplingConfig>,
     pub span_metrics: Box<SpanMetricsConfig>,
+    pub alerts: Box<AlertsConfig>,
     pub max_request_bytes: usize,
     pub max_attributes_per_span: usize,
     pub max_attribute_value_bytes: usize,
@@ -121,6 +134,7 @@ pub struct Settings {
     pub block_cut_bytes: u64,
     pub block_max_age_secs: u64,
     pub compaction_window_secs: u64,
+    pub compaction_interval_secs: u64,
     pub retention_hours: u64,
 }
 
@@ -139,16 +153,18 @@ impl Default for Settings {
             tail_sampling: Box::default(),
             remote_sampling: Box::default(),
             span_metrics: Box::default(),
+            alerts: Box::default(),
             max_request_bytes: 64 * 1024 * 1024,
             max_attributes_per_span: 256,
             max_attribute_value_bytes: 64 * 1024,
-            head_max_bytes: 1024 * 1024 * 1024,
+            head_max_bytes: 512 * 1024 * 1024,
             wal_segment_bytes: 64 * 1024 * 1024,
             max_inflight_bytes: 64 * 1024 * 1024,
             storage: None,
             block_cut_bytes: 64 * 1024 * 1024,
             block_max_age_secs: 300,
             compaction_window_secs: 3600,
+            compaction_interval_secs: 30,
             retention_hours: 336,
         }
     }
@@ -184,6 +200,7 @@ impl Settings {
             tail_sampling,
             remote_sampling,
             span_metrics,
+            alerts,
             max_request_bytes,
             max_attributes_per_span,
             max_attribute_value_bytes,
@@ -193,6 +210,7 @@ impl Settings {
             block_cut_bytes,
             block_max_age_secs,
             compaction_window_secs,
+            compaction_interval_secs,
             retention_hours
         );
         Ok(self)
@@ -271,6 +289,24 @@ mod tests {
         assert_eq!(settings.span_metrics.dimensions[0].default.as_deref(), Some("GET"));
         assert_eq!(settings.span_metrics.service_graph.wait, std::time::Duration::from_secs(5));
         assert!(Settings::default().span_metrics.enabled, "span metrics are on by default");
+    }
+
+    #[test]
+    fn alerts_table_comes_from_the_file() {
+        let text = "[alerts]\nevaluation_interval = \"1s\"\nexternal_url = \"https://clew.example.com\"\n\
+                    [[alerts.rules]]\nname = \"slow\"\nservice = \"api\"\ncondition = \"p99 > 500ms\"\nfor = \"5m\"\n\
+                    [[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/hook\"\nformat = \"slack\"\n";
+        let file: ServeOptions = toml::from_str(text).unwrap();
+        let settings = Settings::default().apply(file).unwrap();
+        assert_eq!(settings.alerts.evaluation_interval, std::time::Duration::from_secs(1));
+        assert_eq!(settings.alerts.rules[0].for_, std::time::Duration::from_secs(300));
+        assert_eq!(settings.alerts.webhooks.len(), 1);
+        assert!(Settings::default().alerts.rules.is_empty(), "no rules by default");
+        let err = toml::from_str::<ServeOptions>(
+            "[[alerts.rules]]\nname = \"x\"\nservice = \"s\"\ncondition = \"p99 > 1\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("needs a unit"), "{err}");
     }
 
     #[test]

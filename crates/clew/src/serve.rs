@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clew_model::{SpanBatch, SpanSink, TraceDropper};
+use clew_processors::alerts::{self, Alerts};
 use clew_processors::remote_sampling::{self, RemoteSampling, RootObserver};
 use clew_processors::sampling::TailSampler;
 use clew_processors::span_metrics::SpanMetrics;
@@ -25,6 +26,10 @@ use crate::telemetry;
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut registry = Registry::default();
+    // Tests kill the process at named steps of cuts, compactions and retention (see docs/crash-points.md).
+    if let Some(point) = clew_store::armed_crash_point().map_err(anyhow::Error::msg)? {
+        tracing::warn!(point, "crash point armed: the process aborts when it reaches it");
+    }
 
     let store = Store::open(
         StoreConfig {
@@ -60,6 +65,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         (sampling.entry.clone(), None)
     };
+    let alerts = Alerts::new((*settings.alerts).clone(), span_metrics.clone(), &mut registry)
+        .map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
     let validator: Arc<dyn SpanSink> = Arc::new(Validator::new(limits, after_validation, &mut registry));
     let receivers =
         Receivers::new(ReceiverConfig { max_request_bytes: settings.max_request_bytes }, validator, &mut registry);
@@ -77,7 +84,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         (
             "query API",
             settings.query_port,
-            clew_api::router(query.clone()).merge(sampling.api_router(&settings)).merge(clew_ui::router()),
+            clew_api::router(query.clone())
+                .merge(sampling.api_router(&settings))
+                .merge(alerts::api::router(alerts.clone()))
+                .merge(clew_ui::router()),
         ),
         ("Tempo API", settings.tempo_port, clew_api::tempo_router(query)),
         ("sampling", settings.sampling_port, sampling.router(&settings)),
@@ -100,7 +110,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }));
     }
     let cutter = tokio::spawn(cut_blocks(store.clone()));
-    let maintenance = tokio::spawn(maintain_blocks(store.clone()));
+    let alert_tasks = alerts.spawn();
+    let maintenance =
+        tokio::spawn(maintain_blocks(store.clone(), Duration::from_secs(settings.compaction_interval_secs.max(1))));
     ready.store(true, Ordering::Release);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -120,6 +132,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     cutter.abort();
     maintenance.abort();
+    alert_tasks.iter().for_each(|task| task.abort());
     sampling.stop();
     store.shutdown();
     Ok(())
@@ -133,6 +146,8 @@ struct Sampling {
     remote: Arc<RemoteSampling>,
     tail: Option<Arc<TailSampler>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Where kept traces' decisions are stored, for the sampling API.
+    store: Arc<Store>,
 }
 
 impl Sampling {
@@ -145,8 +160,11 @@ impl Sampling {
                 .map_err(|e| anyhow::anyhow!("tail_sampling: {e}"))?;
             // Traces the log gave back are still waiting for their decision.
             let mut replayed = 0u64;
-            store.for_each_head_trace(|tenant, resource_spans| {
-                if let Ok(batch) = SpanBatch::from_resource_spans(tenant.clone(), resource_spans) {
+            store.for_each_head_trace(|tenant, trace_id, resource_spans, decision| {
+                // A trace kept before the restart keeps its decision; the others are decided again.
+                if let Some(decision) = decision {
+                    tail.restore_kept(tenant, trace_id, decision);
+                } else if let Ok(batch) = SpanBatch::from_resource_spans(tenant.clone(), resource_spans) {
                     tail.observe_stored(&batch);
                     replayed += 1;
                 }
@@ -168,7 +186,7 @@ impl Sampling {
         if let Some(adaptive) = remote.adaptive() {
             entry = Arc::new(RootObserver::new(adaptive.clone(), entry));
         }
-        Ok(Self { entry, remote, tail, tasks })
+        Ok(Self { entry, remote, tail, tasks, store: store.clone() })
     }
 
     /// Jaeger's remote sampling endpoint for SDKs and Clew's sampling API (configuration, counts, decisions).
@@ -178,10 +196,16 @@ impl Sampling {
 
     /// Clew's sampling API alone, for the sampling port and the query port.
     fn api_router(&self, settings: &Settings) -> axum::Router {
+        let store = self.store.clone();
+        let stored: clew_processors::sampling::api::StoredDecisions = Arc::new(move |tenant, trace_id| {
+            let store = store.clone();
+            Box::pin(async move { store.sampling_decision(&tenant, &trace_id).await.map_err(|e| e.to_string()) })
+        });
         clew_processors::sampling::api::router(
             (*settings.tail_sampling).clone(),
             self.tail.clone(),
             self.remote.clone(),
+            Some(stored),
         )
     }
 
@@ -229,9 +253,10 @@ async fn shutdown_signal() {
     }
 }
 
-/// Compaction and retention, every half minute. Both are safe to interrupt, so shutdown just stops them.
-async fn maintain_blocks(store: Arc<Store>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+/// Compaction and retention, every `interval`, the first time one interval after the start (a start, often after
+/// a crash, is not slowed by them). Both are safe to interrupt, so shutdown just stops them.
+async fn maintain_blocks(store: Arc<Store>, interval: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
         tick.tick().await;
         if let Err(err) = store.compact().await {

@@ -7,12 +7,15 @@
 
 mod graph;
 mod ids;
+pub mod latency_buckets;
+pub mod sampling;
 mod sink;
 mod tenant;
 pub mod wire;
 
 pub use graph::Connection;
 pub use ids::{SpanId, TraceId, TraceIdError};
+pub use sampling::SamplingDecision;
 pub use sink::{Accepted, SinkError, SpanSink, TraceDropper};
 pub use tenant::{DEFAULT_TENANT, Tenant, TenantError};
 

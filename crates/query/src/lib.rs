@@ -1,6 +1,7 @@
 //! Clew's read path. It answers questions about stored traces through the store's read interface; the API
 //! layers and the CLI ask here, never the store directly.
 
+pub mod red;
 pub mod search;
 pub mod traceql;
 
@@ -47,6 +48,16 @@ impl Query {
     ) -> Result<std::collections::HashMap<TraceId, TracesData>, StoreError> {
         let found = self.store.traces_within(tenant, trace_ids, window).await?;
         Ok(found.into_iter().map(|(id, resource_spans)| (id, TracesData { resource_spans })).collect())
+    }
+
+    /// Why tail sampling kept the trace (policy, weight, threshold), as stored with it; `None` when no decision
+    /// is stored.
+    pub async fn sampling_decision(
+        &self,
+        tenant: &Tenant,
+        trace_id: &TraceId,
+    ) -> Result<Option<clew_model::SamplingDecision>, StoreError> {
+        self.store.sampling_decision(tenant, trace_id).await
     }
 
     /// Traces with a span matching the request's filter, newest first, one page (see [`search::SearchParams`]

@@ -22,7 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::block::{self, BlockMeta, BlockOptions, BlockSpan};
 use crate::head::Sealed;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, crash};
 
 /// The blocks the store knows, per tenant, oldest first.
 #[derive(Default)]
@@ -67,6 +67,29 @@ pub struct CutReport {
 
 fn block_error(what: &str) -> impl FnOnce(block::BlockError) -> StoreError + '_ {
     move |e| StoreError::Block(format!("{what}: {e}"))
+}
+
+/// Consecutive ranges of trace ids (first, last) holding at most about `max_spans` spans each, from the traces and
+/// their span counts in id order.
+fn trace_ranges(sizes: &[(TraceId, usize)], max_spans: usize) -> Vec<(TraceId, TraceId)> {
+    let mut ranges = Vec::new();
+    let mut current: Option<(TraceId, TraceId, usize)> = None;
+    for &(id, spans) in sizes {
+        match &mut current {
+            Some((_, last, total)) if *total + spans <= max_spans => {
+                *last = id;
+                *total += spans;
+            }
+            _ => {
+                if let Some((first, last, _)) = current.take() {
+                    ranges.push((first, last));
+                }
+                current = Some((id, id, spans));
+            }
+        }
+    }
+    ranges.extend(current.map(|(first, last, _)| (first, last)));
+    ranges
 }
 
 impl Store {
@@ -132,6 +155,9 @@ impl Store {
                 work.push((sealed, through));
             }
         }
+        if !work.is_empty() {
+            crash::reached(crash::CUT_AFTER_WAL_ROLL);
+        }
         let mut report = CutReport::default();
         for (i, (sealed, through)) in work.iter().enumerate() {
             if let Err(err) = self.write_sealed(sealed, &mut report).await {
@@ -139,6 +165,7 @@ impl Store {
                 self.unwritten.lock().extend(work[i..].iter().cloned());
                 return Err(err);
             }
+            crash::reached(crash::CUT_AFTER_BLOCK_META);
             if let Some(through) = self.holds.removable_through(*through) {
                 let wal_dir = self.config.data_dir.join("wal");
                 let (segments, bytes) = crate::wal::remove_through(&wal_dir, through).map_err(|e| {
@@ -148,6 +175,7 @@ impl Store {
                 self.metrics.wal.bytes.dec_by(bytes as i64);
                 report.wal_segments_removed += segments;
             }
+            crash::reached(crash::CUT_AFTER_WAL_DELETED);
             self.head.release(sealed);
         }
         if report.blocks > 0 {
@@ -164,29 +192,49 @@ impl Store {
 
     async fn write_sealed(&self, sealed: &Arc<Sealed>, report: &mut CutReport) -> Result<(), StoreError> {
         for tenant in sealed.tenants().cloned().collect::<Vec<_>>() {
-            // Decoding, sorting and compressing take seconds of CPU: keep them off the workers serving requests.
-            let (objects, sealed_part, runtime) =
-                (Arc::clone(&self.objects), Arc::clone(sealed), tokio::runtime::Handle::current());
-            let block_tenant = tenant.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let spans = BlockSpan::from_resource_spans(sealed_part.resource_spans(&block_tenant));
-                let count = spans.len() as u64;
-                let meta = runtime.block_on(block::write_block(
-                    objects.as_ref(),
-                    &block_tenant,
-                    spans,
-                    &BlockOptions::default(),
-                ));
-                meta.map(|meta| (meta, count))
-            })
-            .await
-            .map_err(|e| StoreError::Block(format!("block writer task: {e}")))?;
-            let (meta, count) = written.map_err(block_error("writing a block"))?;
-            self.blocks.add(&tenant, meta);
-            report.blocks += 1;
-            report.spans += count;
+            // A large head is written as several blocks, each a contiguous range of trace ids: only one of them is
+            // decoded in memory at a time (a decoded span takes several times its encoded size).
+            for traces in trace_ranges(&sealed.trace_sizes(&tenant), self.config.cut_block_spans.max(1)) {
+                let (meta, count) = self.write_sealed_traces(sealed, &tenant, traces).await?;
+                self.blocks.add(&tenant, meta);
+                report.blocks += 1;
+                report.spans += count;
+            }
         }
         Ok(())
+    }
+
+    /// Writes one block of the sealed traces of a tenant whose ids are in `traces` (inclusive).
+    async fn write_sealed_traces(
+        &self,
+        sealed: &Arc<Sealed>,
+        tenant: &Tenant,
+        traces: (TraceId, TraceId),
+    ) -> Result<(BlockMeta, u64), StoreError> {
+        // Decoding, sorting and compressing take seconds of CPU: keep them off the workers serving requests.
+        let (objects, sealed_part, runtime) =
+            (Arc::clone(&self.objects), Arc::clone(sealed), tokio::runtime::Handle::current());
+        let block_tenant = tenant.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let (first, last) = traces;
+            let in_range = |id: &TraceId| *id >= first && *id <= last;
+            let spans = BlockSpan::from_resource_spans(sealed_part.resource_spans_where(&block_tenant, in_range));
+            let decisions = sealed_part.decisions(&block_tenant);
+            let count = spans.len() as u64;
+            let options =
+                BlockOptions { crash_point_before_meta: Some(crash::CUT_AFTER_BLOCK_DATA), ..BlockOptions::default() };
+            let meta = runtime.block_on(block::write_block_with_decisions(
+                objects.as_ref(),
+                &block_tenant,
+                spans,
+                &decisions,
+                &options,
+            ));
+            meta.map(|meta| (meta, count))
+        })
+        .await
+        .map_err(|e| StoreError::Block(format!("block writer task: {e}")))?;
+        written.map_err(block_error("writing a block"))
     }
 
     /// All spans of a trace for this tenant, from the head and every block that may hold it, without duplicates.
@@ -275,4 +323,19 @@ pub(crate) async fn delete_prefix(objects: &dyn ObjectStore, prefix: &Path) -> R
         objects.delete(&path).await.map_err(|e| StoreError::Block(e.to_string()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ranges_hold_whole_traces_up_to_the_span_bound() {
+        let id = |n: u8| TraceId([n; 16]);
+        let sizes = [(id(1), 3), (id(2), 4), (id(3), 1), (id(4), 9), (id(5), 2), (id(6), 2)];
+        assert_eq!(trace_ranges(&sizes, 8), vec![(id(1), id(3)), (id(4), id(4)), (id(5), id(6))]);
+        assert_eq!(trace_ranges(&sizes, 100), vec![(id(1), id(6))]);
+        assert_eq!(trace_ranges(&sizes, 1).len(), 6, "a trace larger than the bound is a block of its own");
+        assert!(trace_ranges(&[], 8).is_empty());
+    }
 }

@@ -15,7 +15,7 @@ use clew_model::Tenant;
 use object_store::ObjectStoreExt;
 
 use crate::block::{self, BlockMeta, BlockOptions};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, crash};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactReport {
@@ -107,10 +107,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let objects = self.objects.as_ref();
         let mut spans = Vec::new();
+        let mut decisions = std::collections::HashMap::new();
         for meta in inputs {
-            spans.extend(
-                block::read_all(objects, meta).await.map_err(|e| StoreError::Block(format!("compaction read: {e}")))?,
-            );
+            let read_error = |e| StoreError::Block(format!("compaction read: {e}"));
+            spans.extend(block::read_all(objects, meta).await.map_err(read_error)?);
+            // Why sampling kept each trace travels into the merged block.
+            for (id, decision) in block::read_decisions(objects, meta).await.map_err(read_error)? {
+                decisions.entry(id).or_insert_with(|| Arc::new(decision));
+            }
         }
         let before = spans.len() as u64;
         let mut seen = HashSet::with_capacity(spans.len());
@@ -118,7 +122,9 @@ impl Store {
         report.duplicates_dropped += before - spans.len() as u64;
         report.spans += spans.len() as u64;
 
-        let written = block::write_block(objects, tenant, spans, &BlockOptions::default())
+        let options =
+            BlockOptions { crash_point_before_meta: Some(crash::COMPACT_AFTER_OUTPUT_DATA), ..BlockOptions::default() };
+        let written = block::write_block_with_decisions(objects, tenant, spans, &decisions, &options)
             .await
             .map_err(|e| StoreError::Block(format!("compaction write: {e}")))?;
         if step == CompactStep::DataWritten {
@@ -126,13 +132,15 @@ impl Store {
             objects.delete(&written.path(block::META_FILE)).await.map_err(|e| StoreError::Block(e.to_string()))?;
             return Ok(true);
         }
+        crash::reached(crash::COMPACT_AFTER_OUTPUT_META);
         self.blocks.add(tenant, written);
         report.blocks_out += 1;
         if step == CompactStep::BlockWritten {
             return Ok(true);
         }
         for (i, meta) in inputs.iter().enumerate() {
-            self.retire(tenant, meta).await?;
+            self.retire(tenant, meta, [crash::COMPACT_AFTER_INPUT_META_DELETED, crash::COMPACT_AFTER_INPUT_DELETED])
+                .await?;
             report.blocks_in += 1;
             if i == 0 && step == CompactStep::FirstInputRetired {
                 return Ok(true);
@@ -148,7 +156,12 @@ impl Store {
         let mut deleted = 0;
         for tenant in self.blocks.tenants() {
             for meta in self.blocks.of(&tenant).into_iter().filter(|m| m.max_end_unix_nano < cutoff) {
-                self.retire(&tenant, &meta).await?;
+                self.retire(
+                    &tenant,
+                    &meta,
+                    [crash::RETENTION_AFTER_META_DELETED, crash::RETENTION_AFTER_BLOCK_DELETED],
+                )
+                .await?;
                 deleted += 1;
             }
         }
@@ -159,12 +172,20 @@ impl Store {
     }
 
     /// Stops reading a block and deletes it: `meta.json` first, so an interruption leaves an unlisted directory
-    /// that the next start deletes.
-    async fn retire(&self, tenant: &Tenant, meta: &BlockMeta) -> Result<(), StoreError> {
+    /// that the next start deletes. `crash_points`: the caller's names for after the meta and after the rest.
+    async fn retire(
+        &self,
+        tenant: &Tenant,
+        meta: &BlockMeta,
+        crash_points: [&'static str; 2],
+    ) -> Result<(), StoreError> {
         self.blocks.remove(tenant, &meta.block_id);
         let objects = self.objects.as_ref();
         objects.delete(&meta.path(block::META_FILE)).await.map_err(|e| StoreError::Block(e.to_string()))?;
+        crash::reached(crash_points[0]);
         let dir = object_store::path::Path::from_iter([tenant.as_str(), "blocks", meta.block_id.as_str()]);
-        crate::blocks::delete_prefix(objects, &dir).await
+        crate::blocks::delete_prefix(objects, &dir).await?;
+        crash::reached(crash_points[1]);
+        Ok(())
     }
 }

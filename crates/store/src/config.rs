@@ -22,6 +22,9 @@ pub struct StoreConfig {
     pub block_cut_bytes: u64,
     /// ...or once its oldest span arrived this long ago.
     pub block_max_age: Duration,
+    /// A cut writes blocks of at most about this many spans (each a range of trace ids; a trace is never split),
+    /// decoding one at a time: this bounds the memory a cut of a large head takes.
+    pub cut_block_spans: usize,
     /// Blocks whose data ends in the same window of this length are merged by compaction...
     pub compaction_window: Duration,
     /// ...into blocks of at most about this many spans (compaction holds them in memory while merging).
@@ -35,11 +38,12 @@ impl Default for StoreConfig {
         Self {
             data_dir: PathBuf::from("data"),
             wal_segment_bytes: 64 * MIB,
-            head_max_bytes: 1024 * MIB,
+            head_max_bytes: 512 * MIB,
             max_inflight_bytes: 64 * MIB,
             storage: None,
             block_cut_bytes: 64 * MIB,
             block_max_age: Duration::from_secs(300),
+            cut_block_spans: 200_000,
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 400_000,
             retention: Duration::from_secs(14 * 24 * 3600),

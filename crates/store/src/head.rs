@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clew_model::otlp::{InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span};
 use clew_model::wire::ScopeGroup;
-use clew_model::{SpanBatch, Tenant, TraceId};
+use clew_model::{SamplingDecision, SpanBatch, Tenant, TraceId};
 use parking_lot::RwLock;
 use prost::Message;
 
@@ -42,16 +42,49 @@ impl Sealed {
         self.tenants.iter().map(|(tenant, _)| tenant)
     }
 
-    /// Every span of a tenant, decoded and grouped by the resource and scope it arrived with.
-    pub fn resource_spans(&self, tenant: &Tenant) -> Vec<ResourceSpans> {
-        let spans = self
-            .tenants
+    /// The tenant's traces by id with their number of spans, in id order.
+    pub fn trace_sizes(&self, tenant: &Tenant) -> Vec<(TraceId, usize)> {
+        let mut sizes: Vec<(TraceId, usize)> = self.entries(tenant).map(|(id, e)| (*id, e.spans.len())).collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
+    /// The spans of the tenant's traces `wanted` accepts, decoded and grouped by the resource and scope they
+    /// arrived with; spans of traces kept by a consistent probabilistic decision carry its `th` in their tracestate.
+    pub fn resource_spans_where(&self, tenant: &Tenant, wanted: impl Fn(&TraceId) -> bool) -> Vec<ResourceSpans> {
+        let entries = || self.entries(tenant).filter(|(id, _)| wanted(id));
+        let spans = entries().flat_map(|(_, entry)| entry.spans.iter().cloned()).collect();
+        let mut out = regroup(spans);
+        let thresholds: HashMap<TraceId, &str> =
+            entries().filter_map(|(id, entry)| Some((*id, entry.decision.as_ref()?.threshold.as_deref()?))).collect();
+        if !thresholds.is_empty() {
+            let spans = out.iter_mut().flat_map(|rs| &mut rs.scope_spans).flat_map(|ss| &mut ss.spans);
+            for span in spans {
+                if let Some(th) = TraceId::from_slice(&span.trace_id).and_then(|id| thresholds.get(&id)) {
+                    clew_model::sampling::apply_ot_threshold([span], th);
+                }
+            }
+        }
+        out
+    }
+
+    /// The sampling decisions of the tenant's sealed traces, for the block they are written to.
+    pub fn decisions(&self, tenant: &Tenant) -> HashMap<TraceId, Arc<SamplingDecision>> {
+        self.entries(tenant).filter_map(|(id, entry)| Some((*id, Arc::clone(entry.decision.as_ref()?)))).collect()
+    }
+
+    fn entries<'a>(&'a self, tenant: &'a Tenant) -> impl Iterator<Item = (&'a TraceId, &'a TraceEntry)> {
+        self.tenants
+            .iter()
+            .filter(move |(t, _)| t == tenant)
+            .flat_map(|(_, shards)| shards.iter().flat_map(|s| s.iter()))
+    }
+
+    fn decision(&self, tenant: &Tenant, trace_id: &TraceId) -> Option<Arc<SamplingDecision>> {
+        self.tenants
             .iter()
             .filter(|(t, _)| t == tenant)
-            .flat_map(|(_, shards)| shards.iter().flat_map(|shard| shard.values()))
-            .flat_map(|entry| entry.spans.iter().cloned())
-            .collect();
-        regroup(spans)
+            .find_map(|(_, shards)| shards[shard_of(trace_id)].get(trace_id)?.decision.clone())
     }
 
     fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<HeadSpan> {
@@ -73,6 +106,8 @@ struct TraceEntry {
     spans: Vec<HeadSpan>,
     /// This trace's share of the head's bytes, so removing it later subtracts exactly what was added.
     bytes: u64,
+    /// Why tail sampling kept it, once decided; written with it into its block.
+    decision: Option<Arc<SamplingDecision>>,
 }
 
 /// One request's bytes and the scope groups of its index.
@@ -218,9 +253,42 @@ impl Head {
         self.metrics.bytes.dec_by(bytes);
     }
 
+    /// Records why sampling kept traces, on their live entries (a kept trace was held in the head until its
+    /// decision, so its entry is live; a trace with no span in the head has nothing to record it on).
+    pub fn set_decisions(&self, tenant: &Tenant, kept: Vec<(TraceId, SamplingDecision)>) {
+        let Some(tenant_head) = self.tenants.read().get(tenant).cloned() else { return };
+        for (id, decision) in kept {
+            if let Some(entry) = tenant_head.shards[shard_of(&id)].write().get_mut(&id) {
+                entry.decision = Some(Arc::new(decision));
+            }
+        }
+    }
+
+    /// Why sampling kept the trace, if the head holds its decision (live or sealed).
+    pub fn decision(&self, tenant: &Tenant, trace_id: &TraceId) -> Option<Arc<SamplingDecision>> {
+        if let Some(tenant_head) = self.tenants.read().get(tenant).cloned()
+            && let Some(decision) =
+                tenant_head.shards[shard_of(trace_id)].read().get(trace_id).and_then(|e| e.decision.clone())
+        {
+            return Some(decision);
+        }
+        self.sealed.read().iter().find_map(|sealed| sealed.decision(tenant, trace_id))
+    }
+
     /// The trace's spans regrouped into the resources and scopes they arrived with, in arrival order of
     /// those groups; spans inside a scope sorted by (start time, span id). Empty if the head lacks the trace.
+    /// A consistent probabilistic decision's `th` is written into every span's tracestate.
     pub fn trace(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<ResourceSpans> {
+        let mut out = self.trace_as_received(tenant, trace_id);
+        if !out.is_empty()
+            && let Some(th) = self.decision(tenant, trace_id).and_then(|d| d.threshold.clone())
+        {
+            clew_model::sampling::apply_ot_threshold_to_trace(&mut out, &th);
+        }
+        out
+    }
+
+    fn trace_as_received(&self, tenant: &Tenant, trace_id: &TraceId) -> Vec<ResourceSpans> {
         let mut spans = Vec::new();
         if let Some(tenant_head) = self.tenants.read().get(tenant).cloned()
             && let Some(entry) = tenant_head.shards[shard_of(trace_id)].read().get(trace_id)
@@ -249,6 +317,31 @@ impl Head {
         }
         for (id, spans) in parts {
             visit(&id, regroup(spans));
+        }
+    }
+
+    /// Calls `visit` with each span of the tenant (live and sealed) as its encoded `Span` and the encoded
+    /// `Resource` it came with, undecoded, for scans that need a few fields (historical RED).
+    pub(crate) fn for_each_encoded_span(&self, tenant: &Tenant, mut visit: impl FnMut(&[u8], Option<&[u8]>)) {
+        let mut spans: Vec<HeadSpan> = Vec::new();
+        self.for_each_trace_spans(tenant, |entry| spans.extend(entry.spans.iter().cloned()));
+        for HeadSpan { chunk, span, group } in &spans {
+            let resource = chunk.groups.get(*group as usize).and_then(|g| g.resource.as_ref());
+            visit(chunk.slice(span), resource.map(|r| chunk.slice(r)));
+        }
+    }
+
+    /// Calls `visit` with each trace entry of the tenant, live and sealed, under its shard's lock.
+    fn for_each_trace_spans(&self, tenant: &Tenant, mut visit: impl FnMut(&TraceEntry)) {
+        if let Some(tenant_head) = self.tenants.read().get(tenant).cloned() {
+            for shard in tenant_head.shards.iter() {
+                shard.read().values().for_each(&mut visit);
+            }
+        }
+        for sealed in self.sealed.read().iter() {
+            for (_, shards) in sealed.tenants.iter().filter(|(t, _)| t == tenant) {
+                shards.iter().flat_map(|s| s.values()).for_each(&mut visit);
+            }
         }
     }
 
@@ -470,7 +563,7 @@ mod tests {
         insert(&head, &tenant("a"), one(span(1, 2, 2)));
         let both = head.trace(&tenant("a"), &TraceId([1; 16]));
         assert_eq!(both.iter().map(|rs| rs.scope_spans[0].spans.len()).sum::<usize>(), 2);
-        assert_eq!(sealed.resource_spans(&tenant("a"))[0].scope_spans[0].spans, vec![span(1, 1, 1)]);
+        assert_eq!(sealed.resource_spans_where(&tenant("a"), |_| true)[0].scope_spans[0].spans, vec![span(1, 1, 1)]);
         assert_eq!(head.spans(), 2);
         head.release(&sealed);
         assert_eq!(head.spans(), 1);

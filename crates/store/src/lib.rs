@@ -9,9 +9,12 @@ pub mod block;
 mod blocks;
 mod compact;
 mod config;
+mod crash;
+mod decisions;
 mod head;
 mod hold;
 mod metrics;
+mod red;
 mod search;
 mod storage;
 mod store;
@@ -22,6 +25,7 @@ use std::io;
 pub use blocks::CutReport;
 pub use compact::{CompactReport, CompactStep};
 pub use config::StoreConfig;
+pub use crash::{CRASH_AT_ENV, CRASH_POINTS, armed_crash_point};
 pub use hold::{CutHold, Undecided};
 pub use search::{
     AttrCondition, AttrOp, AttrScope, AttributeKey, AttributeValue, Literal, Operation, SearchCursor, SearchPage,

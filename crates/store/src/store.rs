@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clew_model::{Accepted, SinkError, SpanBatch, SpanSink, Tenant, TraceId};
+use clew_model::{Accepted, SamplingDecision, SinkError, SpanBatch, SpanSink, Tenant, TraceId};
 use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use prometheus_client::registry::Registry;
@@ -191,6 +191,21 @@ impl Store {
         }
     }
 
+    /// Records why sampling kept traces: on their head entries now (a cut writes it into their block) and in
+    /// the write-ahead log so a replay gives it back. Called while the sampler still holds the traces back
+    /// from cuts, so the decision reaches the head before their spans can leave it. Not waiting for the
+    /// record's sync is safe: losing it only means the trace is decided again after a restart.
+    pub fn keep_traces(&self, tenant: &Tenant, kept: &[(TraceId, SamplingDecision)]) {
+        if kept.is_empty() {
+            return;
+        }
+        self.head.set_decisions(tenant, kept.to_vec());
+        match Record::encode_kept(tenant, kept) {
+            Ok(record) => drop(self.wal.submit(record)),
+            Err(err) => tracing::warn!(%err, "cannot log kept traces"),
+        }
+    }
+
     /// Tells cuts which traces to leave in the head: tail sampling's undecided traces, so a drop can still
     /// reach them and a restart can still decide them.
     pub fn hold_at_cut(&self, hold: CutHold) {
@@ -198,10 +213,17 @@ impl Store {
     }
 
     /// Every trace in the head (after a replay: what was acknowledged but not yet in blocks), decoded, with its
-    /// tenant. For stages that must see again what the log gave back, such as tail sampling after a restart.
-    pub fn for_each_head_trace(&self, mut visit: impl FnMut(&Tenant, Vec<clew_model::otlp::ResourceSpans>)) {
+    /// tenant and its sampling decision if it was kept. For stages that must see again what the log gave back,
+    /// such as tail sampling after a restart.
+    pub fn for_each_head_trace(
+        &self,
+        mut visit: impl FnMut(&Tenant, &TraceId, Vec<clew_model::otlp::ResourceSpans>, Option<&SamplingDecision>),
+    ) {
         for tenant in self.head.tenant_ids() {
-            self.head.for_each_trace(&tenant, |_, resource_spans| visit(&tenant, resource_spans));
+            self.head.for_each_trace(&tenant, |id, resource_spans| {
+                let decision = self.head.decision(&tenant, id);
+                visit(&tenant, id, resource_spans, decision.as_deref())
+            });
         }
     }
 
@@ -219,6 +241,10 @@ impl SpanSink for Store {
 impl clew_model::TraceDropper for Store {
     fn drop_traces(&self, tenant: &Tenant, trace_ids: &[TraceId]) {
         Store::drop_traces(self, tenant, trace_ids);
+    }
+
+    fn keep_traces(&self, tenant: &Tenant, kept: &[(TraceId, SamplingDecision)]) {
+        Store::keep_traces(self, tenant, kept);
     }
 }
 

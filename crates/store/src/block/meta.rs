@@ -31,6 +31,10 @@ pub struct BlockMeta {
     pub dedicated: DedicatedColumns,
     /// Bloom filter of the block's trace ids.
     pub trace_filter: TraceIdFilter,
+    /// Widths (nanoseconds) of the RED summaries written with the block (`red-<seconds>s.pb`, see
+    /// `red_summary`); empty for blocks written before summaries existed, which RED scans instead.
+    #[serde(default)]
+    pub red_summary_bucket_nanos: Vec<u64>,
 }
 
 /// One Parquet file of a block.

@@ -1,6 +1,6 @@
 //! Blocks: the immutable, columnar on-disk form that the head's spans are cut into.
 //!
-//! A block lives in an [`ObjectStore`] under `<tenant>/blocks/<block id>/` as three objects; block ids are
+//! A block lives in an [`ObjectStore`] under `<tenant>/blocks/<block id>/` as a few objects; block ids are
 //! ULIDs, so they sort by creation time.
 //!
 //! `spans.parquet`, one row per span, sorted by (trace id, start time, span id), row groups cut at trace
@@ -34,7 +34,12 @@
 //!
 //! `traces.parquet`, one row per trace, sorted by trace id: `trace_id`, `start_unix_nano`, `duration_nano`
 //! (latest span end − start), `root_service`, `root_name` (null when no span has an empty parent),
-//! `span_count`, `error_count` (status code ERROR), `services` (`List<Utf8>`, sorted).
+//! `span_count`, `error_count` (status code ERROR), `services` (`List<Utf8>`, sorted), and why tail sampling
+//! kept the trace: `sampling_policy` (Utf8), `sampling_weight` (Float64, adjusted count), `sampling_threshold`
+//! (Utf8, OTEP 235 `th`), all null when no decision was recorded (and absent in blocks written before them).
+//!
+//! `red-60s.pb`, `red-3600s.pb`: RED summaries (span counts and latency histograms per service, span name,
+//! kind, error and time bucket), see [`red_summary`].
 //!
 //! `meta.json` ([`BlockMeta`]) is written last: a block without it does not exist. It holds what readers need
 //! to skip work without opening the block: counts, time range, per-row-group trace-id ranges and summaries,
@@ -45,9 +50,11 @@
 //! columns come first, then the rest sorted by key); resources and scopes are regrouped by value.
 
 pub(crate) mod attrs;
+mod decisions;
 mod filter;
 mod meta;
 pub(crate) mod read;
+pub mod red_summary;
 pub(crate) mod schema;
 mod write;
 
@@ -130,6 +137,8 @@ pub struct BlockOptions {
     pub filter_false_positive_rate: f64,
     /// Per-row-group summaries list distinct values only up to this many (more are left out: `None`).
     pub max_summary_values: usize,
+    /// The crash point (see `crate::crash`) between the data files and `meta.json`, named after the caller.
+    pub crash_point_before_meta: Option<&'static str>,
 }
 
 impl Default for BlockOptions {
@@ -143,6 +152,7 @@ impl Default for BlockOptions {
             max_dedicated_resource_columns: 20,
             filter_false_positive_rate: 0.01,
             max_summary_values: 100,
+            crash_point_before_meta: None,
         }
     }
 }
@@ -192,8 +202,21 @@ pub async fn write_block(
     spans: Vec<BlockSpan>,
     options: &BlockOptions,
 ) -> Result<BlockMeta, BlockError> {
-    write::write_block(store, tenant, spans, options).await
+    write::write_block(store, tenant, spans, &Default::default(), options).await
 }
+
+/// [`write_block`], recording in `traces.parquet` why tail sampling kept the traces named in `decisions`.
+pub async fn write_block_with_decisions(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    spans: Vec<BlockSpan>,
+    decisions: &std::collections::HashMap<TraceId, Arc<clew_model::SamplingDecision>>,
+    options: &BlockOptions,
+) -> Result<BlockMeta, BlockError> {
+    write::write_block(store, tenant, spans, decisions, options).await
+}
+
+pub use decisions::{read_decision, read_decisions};
 
 /// The blocks of a tenant that have a `meta.json`, sorted by block id (oldest first).
 pub async fn list_blocks(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<BlockMeta>, BlockError> {

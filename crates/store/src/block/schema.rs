@@ -61,6 +61,10 @@ pub const ROOT_NAME: &str = "root_name";
 pub const SPAN_COUNT: &str = "span_count";
 pub const ERROR_COUNT: &str = "error_count";
 pub const SERVICES: &str = "services";
+/// Why tail sampling kept the trace (null: no decision recorded): policy, adjusted count, OTEP 235 `th`.
+pub const SAMPLING_POLICY: &str = "sampling_policy";
+pub const SAMPLING_WEIGHT: &str = "sampling_weight";
+pub const SAMPLING_THRESHOLD: &str = "sampling_threshold";
 
 /// The element of a generic attribute list: `{key, type, str, int, double, bool, bytes}`; `type` says which
 /// value field is set (see `attrs::ValueType`).
@@ -164,6 +168,9 @@ pub fn traces_schema() -> SchemaRef {
         Field::new(SPAN_COUNT, DataType::UInt32, false),
         Field::new(ERROR_COUNT, DataType::UInt32, false),
         Field::new(SERVICES, DataType::List(Arc::new(Field::new("element", DataType::Utf8, false))), false),
+        Field::new(SAMPLING_POLICY, DataType::Utf8, true),
+        Field::new(SAMPLING_WEIGHT, DataType::Float64, true),
+        Field::new(SAMPLING_THRESHOLD, DataType::Utf8, true),
     ]))
 }
 

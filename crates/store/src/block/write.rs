@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt32Builder};
 use arrow_array::{
-    ArrayRef, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array,
+    ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array,
+    UInt64Array,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, SchemaRef};
 use bytes::Bytes;
 use clew_model::otlp::span::{Event, Link};
 use clew_model::otlp::{KeyValue, Resource, any_value::Value};
-use clew_model::{Tenant, TraceId};
+use clew_model::{SamplingDecision, Tenant, TraceId};
 use futures::future::BoxFuture;
 use object_store::path::Path;
 use object_store::{MultipartUpload, ObjectStore, PutMultipartOptions, PutOptions, PutPayload};
@@ -40,7 +41,8 @@ const STATUS_ERROR: i32 = 2;
 pub async fn write_block(
     store: &dyn ObjectStore,
     tenant: &Tenant,
-    mut spans: Vec<BlockSpan>,
+    spans: Vec<BlockSpan>,
+    decisions: &HashMap<TraceId, Arc<SamplingDecision>>,
     options: &BlockOptions,
 ) -> Result<BlockMeta, BlockError> {
     if spans.is_empty() {
@@ -55,13 +57,7 @@ pub async fn write_block(
             )));
         }
     }
-    spans.sort_unstable_by(|a, b| {
-        (&a.span.trace_id, a.span.start_time_unix_nano, &a.span.span_id).cmp(&(
-            &b.span.trace_id,
-            b.span.start_time_unix_nano,
-            &b.span.span_id,
-        ))
-    });
+    let spans = sorted(spans);
 
     let (origin_of, origin_rows) = origins(&spans);
     let traces = trace_runs(&spans);
@@ -96,7 +92,8 @@ pub async fn write_block(
     // traces.parquet
     let mut summaries = Vec::with_capacity(traces.len());
     for run in &traces {
-        let summary = summarize_trace(&spans[run.clone()], &origin_of[run.clone()], &origins);
+        let mut summary = summarize_trace(&spans[run.clone()], &origin_of[run.clone()], &origins);
+        summary.decision = decisions.get(&summary.trace_id).map(Arc::as_ref);
         filter.insert(&summary.trace_id);
         summaries.push(summary);
     }
@@ -110,6 +107,7 @@ pub async fn write_block(
     let parquet_meta = writer.finish().await?;
     let traces_file = file_meta(writer.bytes_written() as u64, &parquet_meta);
 
+    let red_summary_bucket_nanos = super::red_summary::write_summaries(store, tenant, &block_id, &spans).await?;
     let meta = BlockMeta {
         format_version: FORMAT_VERSION,
         tenant: tenant.to_owned(),
@@ -125,15 +123,33 @@ pub async fn write_block(
         row_groups,
         dedicated,
         trace_filter: filter,
+        red_summary_bucket_nanos,
     };
     let json = serde_json::to_vec_pretty(&meta)
         .map_err(|source| BlockError::Meta { path: meta.path(META_FILE).to_string(), source })?;
+    if let Some(point) = options.crash_point_before_meta {
+        crate::crash::reached(point);
+    }
     store.put_opts(&meta.path(META_FILE), PutPayload::from(json), PutOptions::default()).await?;
     Ok(meta)
 }
 
 fn trace_id_of(span: &BlockSpan) -> TraceId {
     TraceId::from_slice(&span.span.trace_id).expect("validated: 16 bytes")
+}
+
+/// The spans in block order: by trace id, start and span id. Sorted through compact keys and moved once: comparing
+/// the spans' heap-allocated ids directly, and moving the large span structs at every swap, cost several times more.
+/// The ids' lengths are checked before.
+fn sorted(spans: Vec<BlockSpan>) -> Vec<BlockSpan> {
+    let key = |s: &BlockSpan| {
+        let id = |bytes: &[u8]| bytes.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+        (id(&s.span.trace_id), s.span.start_time_unix_nano, id(&s.span.span_id) as u64)
+    };
+    let mut order: Vec<((u128, u64, u64), usize)> = spans.iter().map(key).zip(0..).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<BlockSpan>> = spans.into_iter().map(Some).collect();
+    order.iter().filter_map(|&(_, i)| slots[i].take()).collect()
 }
 
 /// Row ranges of the traces of the sorted spans.
@@ -183,11 +199,11 @@ fn origins(spans: &[BlockSpan]) -> (Vec<u32>, Vec<&ScopeOrigin>) {
 }
 
 /// How often each span attribute key occurs in some spans, by value type.
-struct KeyCounts<'a>(HashMap<&'a str, [u64; 5]>);
+struct KeyCounts<'a>(HashMap<&'a str, [u64; 5], foldhash::fast::RandomState>);
 
 impl<'a> KeyCounts<'a> {
     fn of(spans: &'a [BlockSpan]) -> Self {
-        let mut counts: HashMap<&str, [u64; 5]> = HashMap::new();
+        let mut counts: HashMap<&str, [u64; 5], foldhash::fast::RandomState> = HashMap::default();
         for s in spans {
             for kv in &s.span.attributes {
                 let slot = match scalar_type(kv) {
@@ -668,6 +684,7 @@ struct TraceSummary<'a> {
     spans: u32,
     errors: u32,
     services: BTreeSet<&'a str>,
+    decision: Option<&'a SamplingDecision>,
 }
 
 /// `spans`: one trace, sorted by start time.
@@ -683,6 +700,7 @@ fn summarize_trace<'a>(spans: &'a [BlockSpan], origin_of: &[u32], origins: &[Enc
         errors: spans.iter().filter(|s| s.span.status.as_ref().is_some_and(|st| st.code == STATUS_ERROR)).count()
             as u32,
         services: origin_of.iter().filter_map(|&o| origins[o as usize].service_name).collect(),
+        decision: None,
     }
 }
 
@@ -713,6 +731,9 @@ fn traces_batch(schema: &SchemaRef, traces: &[TraceSummary<'_>]) -> Result<Recor
         Arc::new(UInt32Array::from_iter_values(traces.iter().map(|t| t.spans))),
         Arc::new(UInt32Array::from_iter_values(traces.iter().map(|t| t.errors))),
         Arc::new(ListArray::new(item, OffsetBuffer::new(offsets.into()), Arc::new(services), None)),
+        Arc::new(StringArray::from_iter(traces.iter().map(|t| t.decision.and_then(|d| d.policy.as_deref())))),
+        Arc::new(Float64Array::from_iter(traces.iter().map(|t| t.decision.map(|d| d.weight)))),
+        Arc::new(StringArray::from_iter(traces.iter().map(|t| t.decision.and_then(|d| d.threshold.as_deref())))),
     ];
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
