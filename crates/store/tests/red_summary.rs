@@ -194,14 +194,14 @@ async fn a_reader_fetches_only_the_sections_of_its_services_and_times() {
     let meta = write_block(&store, &Tenant::default(), BlockSpan::from_resource_spans(many), &BlockOptions::default())
         .await
         .unwrap();
-    // One span per minute cell: the minute summary would cost as much as the spans, so only the hour one is
-    // written.
-    assert_eq!(meta.red_summary_bucket_nanos, vec![3600 * S]);
+    // One span per minute and per hour cell: those summaries would cost as much as the spans, so only the
+    // coarsest (daily) one is written.
+    assert_eq!(meta.red_summary_bucket_nanos, vec![86_400 * S]);
     let wanted = ["service-number-03999".to_string()];
-    let one = red_summary::read_summary(&store, &meta, 3600 * S, &wanted, ALL).await.unwrap();
+    let one = red_summary::read_summary(&store, &meta, 86_400 * S, &wanted, ALL).await.unwrap();
     let one = one.unwrap();
     assert_eq!(one.series.len(), 1);
     assert_eq!(one.series[0].cells.iter().map(|c| c.count).sum::<u64>(), 1);
-    let all = red_summary::read_summary(&store, &meta, 3600 * S, &[], ALL).await.unwrap().unwrap();
+    let all = red_summary::read_summary(&store, &meta, 86_400 * S, &[], ALL).await.unwrap().unwrap();
     assert_eq!(all.series.iter().flat_map(|s| &s.cells).map(|c| c.count).sum::<u64>(), 4000);
 }

@@ -32,7 +32,7 @@ use super::{BlockError, BlockSpan, ResourceOrigin, SPANS_FILE, schema};
 
 /// The summary widths written for each block, finest first; each divides the next. A query uses the coarsest
 /// one its step and start are multiples of.
-pub const SUMMARY_BUCKET_NANOS: [u64; 2] = [60_000_000_000, 3_600_000_000_000];
+pub const SUMMARY_BUCKET_NANOS: [u64; 3] = [60_000_000_000, 3_600_000_000_000, 86_400_000_000_000];
 
 /// `STATUS_CODE_ERROR`.
 const STATUS_ERROR: i32 = 2;
@@ -84,7 +84,7 @@ struct SectionRef {
 const MIN_SPANS_PER_CELL: usize = 4;
 /// ...or it is this small.
 const SMALL_SUMMARY_BYTES: usize = 256 << 10;
-/// Time buckets per section: an hour of minutes, or 64 hours.
+/// Time buckets per section: an hour of minutes, 64 hours, or 64 days.
 const SECTION_BUCKETS: u64 = 64;
 /// Bytes fetched from the end of an object first, in the hope that they hold the whole index.
 const INDEX_GUESS_BYTES: u64 = 64 << 10;
