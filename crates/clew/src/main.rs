@@ -13,6 +13,9 @@ mod sink_cmd;
 mod telemetry;
 mod trace_cmd;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Clew follows one request through every service it touches: it receives spans (OTLP, Zipkin), keeps them

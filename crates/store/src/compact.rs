@@ -68,11 +68,14 @@ impl Store {
         Ok(report)
     }
 
-    /// Runs of at least two blocks sharing a window, oldest first, each within the span budget.
+    /// Runs of at least two small blocks sharing a window, oldest first, each within the span budget. A block of
+    /// a quarter of the budget or more is left as it is: rewriting it to absorb a few spans, or to pair it with
+    /// another of its size, would cost about as much as the data it holds while gaining little.
     fn compaction_groups(&self, tenant: &Tenant) -> Vec<Vec<Arc<BlockMeta>>> {
         let window = self.config.compaction_window.as_nanos().max(1) as u64;
+        let large = (self.config.compaction_max_spans / 4).max(1);
         let mut windows: BTreeMap<u64, Vec<Arc<BlockMeta>>> = BTreeMap::new();
-        for meta in self.blocks.of(tenant) {
+        for meta in self.blocks.of(tenant).into_iter().filter(|m| m.span_count < large) {
             windows.entry(meta.max_end_unix_nano / window).or_default().push(meta);
         }
         let mut groups = Vec::new();

@@ -201,3 +201,20 @@ async fn retention_deletes_only_blocks_past_their_age() {
     assert!(span_ids(&store, 1).await.is_empty());
     assert_eq!(span_ids(&store, 2).await, vec![1]);
 }
+
+#[tokio::test]
+async fn blocks_of_a_quarter_of_the_budget_or_more_are_left_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    // A budget of 40 spans: blocks of 10 spans or more are large.
+    let store = open(StoreConfig { compaction_max_spans: 40, ..config(dir.path()) }).await;
+    three_blocks(&store).await; // 10, 10 and 5 spans
+    store.consume(batch((0..3).map(|n| span(n, 3, 0)).collect())).await.unwrap();
+    store.cut().await.unwrap(); // 3 spans
+    let report = store.compact().await.unwrap();
+    assert_eq!((report.blocks_in, report.blocks_out), (2, 1), "only the two small blocks are merged");
+    assert_eq!(block_count(dir.path()), 3);
+    for n in 0..10 {
+        let expected = if n < 3 { vec![1, 2, 3] } else { vec![1, 2] };
+        assert_eq!(span_ids(&store, n).await, expected, "trace {n}");
+    }
+}
