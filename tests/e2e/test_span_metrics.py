@@ -260,7 +260,7 @@ def test_historical_red_from_flushed_and_compacted_blocks(server_factory):
     metas = list((server.data_dir / "blocks").rglob("meta.json"))
     assert len(metas) == 2
     for meta in metas:
-        assert json.loads(meta.read_text())["red_summary_bucket_nanos"] == [60 * 10**9, 3600 * 10**9]
+        assert json.loads(meta.read_text())["red_summary_bucket_nanos"] == [60 * 10**9, 3600 * 10**9, 86400 * 10**9]
         assert (meta.parent / "red-60s.pb").exists() and (meta.parent / "red-3600s.pb").exists()
 
     def expected(start: int, step: int, buckets: int, name: str | None = None) -> list[tuple[int, int, int]]:
