@@ -23,6 +23,19 @@ def loadgen(clew_bin, endpoint, *args):
     return json.loads(out)
 
 
+def test_loadgen_sends_again_what_a_full_head_refused(server_factory, clew_bin):
+    """A head much smaller than the load refuses requests with RESOURCE_EXHAUSTED until cuts make room; the load
+    generator backs off and sends them again, as an OpenTelemetry SDK does, so every span gets in."""
+    server = server_factory("full-head", extra_args=["--head-max-bytes", "600000", "--block-cut-bytes", "100000"])
+    report = loadgen(clew_bin, f"http://{server.grpc_target}", "--traces", "400", "--batch-spans", "1000",
+                     "--concurrency", "4")
+    assert report["retries"] > 0, report
+    assert "head is full" in report["first_retry_reason"], report
+    assert report["failed_spans"] == 0 and report["acknowledged_spans"] == 4000, report
+    found = server._session.get(f"{server.query_url}/api/v1/search", params={"limit": 1000}, timeout=30).json()
+    assert len(found["traces"]) == 400
+
+
 def test_loadgen_acknowledged_count_matches_what_clew_stores(server, clew_bin, tmp_path):
     ids_file = tmp_path / "ids.txt"
     grpc = loadgen(clew_bin, f"http://{server.grpc_target}", "--traces", "300", "--batch-spans", "200",

@@ -65,7 +65,7 @@ pub struct LatencyMs {
 /// the budget (OpenTelemetry exporters retry likewise).
 const RETRY_FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
-const RETRY_BUDGET: Duration = Duration::from_secs(120);
+const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {

@@ -95,8 +95,8 @@ fn wanted_columns<'a>(filter: &SpanFilter, sources: &'a [KeySources]) -> HashSet
             wanted.insert(column);
         }
     };
-    let service_source = sources.iter().any(|s| matches!(s.resource, Source::ServiceName));
-    want(filter.service.is_some() || service_source, schema::SERVICE_NAME);
+    // (An attribute condition on `service.name` adds the column below, as its resource source.)
+    want(filter.service.is_some(), schema::SERVICE_NAME);
     want(filter.name.is_some(), schema::NAME);
     want(filter.kind.is_some(), schema::KIND);
     want(filter.status.is_some(), schema::STATUS_CODE);
