@@ -7,16 +7,23 @@ import { join } from 'node:path';
 
 export const CLEW_BIN = process.env.CLEW_BIN ?? new URL('../../../target/debug/clew', import.meta.url).pathname;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+/** `count` distinct free loopback ports: every listener stays open until all are chosen, so none repeats. */
+async function freePorts(count) {
+  const listeners = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const srv = createServer();
+      srv.unref();
+      await new Promise((resolve, reject) => {
+        srv.on('error', reject);
+        srv.listen(0, '127.0.0.1', resolve);
+      });
+      listeners.push(srv);
+    }
+    return listeners.map((srv) => srv.address().port);
+  } finally {
+    await Promise.all(listeners.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  }
 }
 
 /** Every `--<name>-port` flag of `clew serve`, read from its help so new ports never collide with a running Clew. */
@@ -25,11 +32,25 @@ function portFlags() {
   return [...new Set(help.match(/--[a-z-]+-port\b/g) ?? [])];
 }
 
-/** `extraArgs` go after the generated ones (e.g. `['--config', file]`). */
+/**
+ * `extraArgs` go after the generated ones (e.g. `['--config', file]`). A port taken by another process between
+ * choosing and binding it makes the start fail with "Address already in use": then it starts again on new ports.
+ */
 export async function startClew({ extraArgs = [] } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClewOnce(extraArgs);
+    } catch (err) {
+      if (attempt >= 3 || !String(err.message).includes('Address already in use')) throw err;
+    }
+  }
+}
+
+async function startClewOnce(extraArgs) {
   const dataDir = mkdtempSync(join(tmpdir(), 'clew-ui-test-'));
-  const ports = {};
-  for (const flag of portFlags()) ports[flag] = await freePort();
+  const flags = portFlags();
+  const chosen = await freePorts(flags.length);
+  const ports = Object.fromEntries(flags.map((flag, i) => [flag, chosen[i]]));
   const args = ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1'];
   for (const [flag, port] of Object.entries(ports)) args.push(flag, String(port));
   args.push(...extraArgs);
@@ -52,7 +73,10 @@ export async function startClew({ extraArgs = [] } = {}) {
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`clew serve exited with ${proc.exitCode}:\n${log}`);
+    if (proc.exitCode !== null) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`clew serve exited with ${proc.exitCode}:\n${log}`);
+    }
     try {
       const res = await fetch(`${server.queryUrl}/api/v1/services`);
       if (res.ok) return server;
