@@ -8,6 +8,7 @@
 mod graph;
 mod ids;
 pub mod latency_buckets;
+pub mod proto;
 pub mod sampling;
 mod sink;
 mod tenant;

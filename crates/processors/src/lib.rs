@@ -2,7 +2,6 @@
 //! wraps the next, so the binary can chain them without any stage knowing its neighbours.
 
 pub mod alerts;
-mod proto_fields;
 pub mod remote_sampling;
 pub mod sampling;
 pub mod span_metrics;

@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::block::{self, BlockMeta, BlockOptions, BlockSpan};
+use crate::block::{self, BlockMeta, BlockOptions};
 use crate::head::Sealed;
 use crate::{Store, StoreError, crash};
 
@@ -211,25 +211,21 @@ impl Store {
         tenant: &Tenant,
         traces: (TraceId, TraceId),
     ) -> Result<(BlockMeta, u64), StoreError> {
-        // Decoding, sorting and compressing take seconds of CPU: keep them off the workers serving requests.
+        // Sorting, encoding and compressing take seconds of CPU: keep them off the workers serving requests.
         let (objects, sealed_part, runtime) =
             (Arc::clone(&self.objects), Arc::clone(sealed), tokio::runtime::Handle::current());
         let block_tenant = tenant.clone();
         let written = tokio::task::spawn_blocking(move || {
             let (first, last) = traces;
             let in_range = |id: &TraceId| *id >= first && *id <= last;
-            let spans = BlockSpan::from_resource_spans(sealed_part.resource_spans_where(&block_tenant, in_range));
+            // Written from the bytes the spans arrived in: nothing is decoded but resources and scopes.
+            let source = sealed_part.source_where(&block_tenant, in_range);
             let decisions = sealed_part.decisions(&block_tenant);
-            let count = spans.len() as u64;
+            let count = source.len() as u64;
             let options =
                 BlockOptions { crash_point_before_meta: Some(crash::CUT_AFTER_BLOCK_DATA), ..BlockOptions::default() };
-            let meta = runtime.block_on(block::write_block_with_decisions(
-                objects.as_ref(),
-                &block_tenant,
-                spans,
-                &decisions,
-                &options,
-            ));
+            let meta =
+                runtime.block_on(block::write_encoded(objects.as_ref(), &block_tenant, &source, &decisions, &options));
             meta.map(|meta| (meta, count))
         })
         .await

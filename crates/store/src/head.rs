@@ -51,6 +51,7 @@ impl Sealed {
 
     /// The spans of the tenant's traces `wanted` accepts, decoded and grouped by the resource and scope they
     /// arrived with; spans of traces kept by a consistent probabilistic decision carry its `th` in their tracestate.
+    #[cfg(test)]
     pub fn resource_spans_where(&self, tenant: &Tenant, wanted: impl Fn(&TraceId) -> bool) -> Vec<ResourceSpans> {
         let entries = || self.entries(tenant).filter(|(id, _)| wanted(id));
         let spans = entries().flat_map(|(_, entry)| entry.spans.iter().cloned()).collect();
@@ -66,6 +67,29 @@ impl Sealed {
             }
         }
         out
+    }
+
+    /// The spans of the tenant's traces `wanted` accepts, as the bytes they arrived in, for a block.
+    pub fn source_where(&self, tenant: &Tenant, wanted: impl Fn(&TraceId) -> bool) -> crate::block::SpanSource<'_> {
+        let mut source = crate::block::SpanSource::default();
+        let mut origins: HashMap<(*const Chunk, u32), u32> = HashMap::new();
+        let shards = self.tenants.iter().filter(|(t, _)| t == tenant).flat_map(|(_, shards)| shards.iter());
+        for (_, entry) in shards.flat_map(|s| s.iter()).filter(|(id, _)| wanted(id)) {
+            for span in &entry.spans {
+                let chunk = span.chunk.as_ref();
+                let origin = *origins.entry((chunk as *const Chunk, span.group)).or_insert_with(|| {
+                    let group = &chunk.groups[span.group as usize];
+                    source.origin(crate::block::OriginBytes {
+                        resource: group.resource.as_ref().map(|r| chunk.slice(r)),
+                        resource_schema_url: chunk.slice(&group.resource_schema_url),
+                        scope: group.scope.as_ref().map(|r| chunk.slice(r)),
+                        scope_schema_url: chunk.slice(&group.scope_schema_url),
+                    })
+                });
+                source.push(chunk.slice(&span.span), origin);
+            }
+        }
+        source
     }
 
     /// The sampling decisions of the tenant's sealed traces, for the block they are written to.

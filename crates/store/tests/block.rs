@@ -436,13 +436,15 @@ async fn block_may_contain_and_read_trace_skip_absent_traces() {
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    // Several row groups with several pages each, so row-group ranges and the page index both come into play.
+    // Several row groups with several pages each, so the page index comes into play in each.
     let options = BlockOptions { row_group_spans: 3_000, page_rows: 500, ..Default::default() };
     let meta = write_block(&store, &tenant("t"), spans, &options).await.unwrap();
     assert_eq!(meta.row_groups.len(), 4, "{:?}", meta.row_groups.iter().map(|r| r.rows).collect::<Vec<_>>());
     assert!(meta.row_groups.iter().all(|rg| rg.rows % 5 == 0), "traces do not straddle row groups");
+    // Row groups are slices by trace start, oldest first, and say where their rows are.
     for w in meta.row_groups.windows(2) {
-        assert!(w[0].max_trace_id < w[1].min_trace_id);
+        assert!(w[0].max_trace_start_unix_nano <= w[1].min_trace_start_unix_nano);
+        assert_eq!(w[0].first_row + w[0].rows, w[1].first_row);
     }
     assert!(present.iter().all(|id| meta.may_contain(id)));
 
@@ -569,7 +571,9 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
 async fn block_read_trace_reads_only_the_pages_it_needs() {
     let store = Counting::new(InMemory::new());
     let spans = simple_spans(5_000, 10, |t, i| vec![kv("k", s(&format!("v{}", (t * 7 + i) % 1000)))]);
-    let options = BlockOptions { row_group_spans: 20_000, page_rows: 3_000, ..Default::default() };
+    // No dedicated column: the attribute lives in attrs.parquet.
+    let options =
+        BlockOptions { row_group_spans: 20_000, page_rows: 3_000, dedicated_min_fraction: 2.0, ..Default::default() };
     let meta = write_block(&store, &tenant("t"), spans, &options).await.unwrap();
     assert_eq!(meta.row_groups.len(), 3);
     store.take();
@@ -583,12 +587,15 @@ async fn block_read_trace_reads_only_the_pages_it_needs() {
     let got = read_trace(&store, &meta, &id).await.unwrap();
     assert_eq!(got.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum::<usize>(), 10);
     let (reads, bytes) = store.take();
-    // The tail (footer and page index) in one read, then only the pages that can hold the trace: about one page
-    // of each column of one row group (of 3 row groups with 7 pages each).
-    let (file, tail) = (meta.spans_file.bytes, meta.spans_file.tail_bytes);
-    assert!(bytes >= tail);
-    assert!((bytes - tail) * 10 < file - tail, "read {bytes} of {file} bytes in {reads} reads (tail {tail})");
-    assert!(reads <= 3, "{reads} reads");
+    // The tails (footer and page index) of spans.parquet and attrs.parquet, the pages of the trace id column
+    // that can hold the trace (one in each of the 3 row groups, of 7 pages each), the trace's page in every
+    // column, and in attrs.parquet the row numbers of its row group, then the page (and dictionary) of its
+    // entries: a small part of this small block, dictionary pages the largest of it.
+    let attrs = meta.attrs_file.as_ref().expect("a generic attribute");
+    let data = meta.spans_file.bytes + attrs.bytes - meta.spans_file.tail_bytes - attrs.tail_bytes;
+    let read = bytes - meta.spans_file.tail_bytes - attrs.tail_bytes;
+    assert!(read * 5 < data, "read {bytes} of {data} bytes in {reads} reads");
+    assert!(reads <= 9, "{reads} reads");
 
     // An absent id costs nothing when the filter rules it out.
     let mut absent = id;
@@ -613,7 +620,7 @@ async fn block_only_blocks_with_meta_are_listed() {
         write_block(&store, &tenant("u"), simple_spans(1, 1, |_, _| vec![]), &BlockOptions::default()).await.unwrap();
     // A block cut short before its meta was written.
     let partial = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
-    for file in [block::SPANS_FILE, block::TRACES_FILE] {
+    for file in [block::SPANS_FILE, block::ATTRS_FILE, block::TRACES_FILE] {
         store.put(&block::block_path("t", partial, file), PutPayload::from_static(b"PAR1")).await.unwrap();
     }
     // A meta.json that does not parse is skipped (and logged).
@@ -831,25 +838,35 @@ async fn block_jaeger_ch_size() {
     let store = Counting::new(LocalFileSystem::new_with_prefix(&dir_path).unwrap());
     let options = BlockOptions {
         page_rows: std::env::var("CLEW_BLOCK_PAGE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000),
-        row_group_spans: std::env::var("CLEW_BLOCK_ROW_GROUP").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 20),
+        row_group_spans: std::env::var("CLEW_BLOCK_ROW_GROUP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(BlockOptions::default().row_group_spans),
         ..Default::default()
     };
 
+    // Timed from encoded spans, as a cut writes the head's request bytes.
+    let encoded = block::EncodedSpans::new(&spans);
+    drop(spans);
     let started = Instant::now();
-    let meta = write_block(&store, &tenant("bench"), spans, &options).await.unwrap();
+    let meta =
+        block::write_encoded(&store, &tenant("bench"), &encoded.source(), &Default::default(), &options).await.unwrap();
     let write_secs = started.elapsed().as_secs_f64();
     assert_eq!(meta.span_count, SPANS as u64);
     assert_eq!(meta.trace_count, SPANS as u64 / 10);
     assert!(meta.dedicated.span.is_empty(), "keys on ~11% of spans stay generic: {:?}", meta.dedicated.span);
 
     let per_span = |b: u64| b as f64 / SPANS as f64;
-    let total = meta.spans_file.bytes + meta.traces_file.bytes;
+    let attrs_bytes = meta.attrs_file.as_ref().map_or(0, |f| f.bytes);
+    let total = meta.spans_file.bytes + meta.traces_file.bytes + attrs_bytes;
     let meta_bytes =
         std::fs::metadata(dir_path.join("bench/blocks").join(&meta.block_id).join("meta.json")).unwrap().len();
     println!(
-        "jaeger-ch {SPANS} spans: spans.parquet {:.2} B/span, traces.parquet {:.2} B/span, together {:.2} B/span; \
-         meta.json {} bytes; {} row group(s); footer and page index {} bytes; write {:.2}s = {:.0} spans/s (dev profile)",
+        "jaeger-ch {SPANS} spans: spans.parquet {:.2} B/span, attrs.parquet {:.2} B/span, traces.parquet {:.2} B/span, \
+         together {:.2} B/span; meta.json {} bytes; {} row group(s); footer and page index {} bytes; \
+         write {:.2}s = {:.0} spans/s",
         per_span(meta.spans_file.bytes),
+        per_span(attrs_bytes),
         per_span(meta.traces_file.bytes),
         per_span(total),
         meta_bytes,
@@ -858,7 +875,7 @@ async fn block_jaeger_ch_size() {
         write_secs,
         SPANS as f64 / write_secs,
     );
-    for file in [block::SPANS_FILE, block::TRACES_FILE] {
+    for file in [block::SPANS_FILE, block::ATTRS_FILE, block::TRACES_FILE] {
         let bytes = std::fs::read(dir_path.join("bench/blocks").join(&meta.block_id).join(file)).unwrap();
         for (column, size) in column_sizes(bytes.into()) {
             if per_span(size) >= 0.01 {

@@ -4,7 +4,7 @@
 use clew_model::otlp::KeyValue;
 use prost::Message;
 
-use crate::proto_fields::{FIXED32, LEN, Reader, VARINT};
+use clew_model::proto::{FIXED32, LEN, Reader, VARINT};
 
 /// What conditions need from one span.
 #[derive(Debug, Default, PartialEq)]

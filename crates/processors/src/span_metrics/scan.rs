@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::proto_fields::{FIXED64, LEN, Reader, VARINT};
+use clew_model::proto::{FIXED64, LEN, Reader, VARINT};
 
 /// The span fields the metrics use.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,5 +1,6 @@
-//! The generic attribute layout: `List<Struct{key, type, str, int, double, bool, bytes}>`, and dedicated
-//! (one key, one scalar type) attribute columns.
+//! The generic attribute layout (`{key, type, str, int, double, bool, bytes}`: the rows of `attrs.parquet`, and
+//! the elements of the attribute lists of resources, scopes, events and links), and dedicated (one key, one
+//! scalar type) attribute columns.
 //!
 //! `type` says where the value is (see [`ValueType`]). Strings, bools, ints, doubles and bytes are stored as
 //! themselves; arrays, key-value lists and anything else are kept as protobuf-encoded `AnyValue` bytes, so
@@ -177,26 +178,19 @@ impl AttrListBuilder {
 pub struct AttrListView<'a> {
     offsets: &'a [i32],
     keys: StrValues<'a>,
-    types: &'a Int8Array,
-    /// The value fields are absent when a reader left them out: searches read only the kinds of value their
-    /// conditions compare with.
-    strs: Option<StrValues<'a>>,
-    ints: Option<&'a Int64Array>,
-    doubles: Option<&'a Float64Array>,
-    bools: Option<&'a BooleanArray>,
-    bytes: Option<&'a BinaryArray>,
+    values: ValueFields<'a>,
 }
 
 /// A string field read as it is or as a dictionary (searches read keys and values as dictionaries: decoding
 /// them costs an index per value instead of a copy of the string).
 #[derive(Clone, Copy)]
-enum StrValues<'a> {
+pub(crate) enum StrValues<'a> {
     Plain(&'a StringArray),
     Dictionary { keys: &'a Int32Array, values: &'a StringArray },
 }
 
 impl<'a> StrValues<'a> {
-    fn of(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
+    pub(crate) fn of(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
         Ok(match array.as_dictionary_opt::<Int32Type>() {
             Some(d) => Self::Dictionary { keys: d.keys(), values: downcast(d.values().as_ref(), what)? },
             None => Self::Plain(downcast(array, what)?),
@@ -210,7 +204,7 @@ impl<'a> StrValues<'a> {
         }
     }
 
-    fn value(&self, i: usize) -> &'a str {
+    pub(crate) fn value(&self, i: usize) -> &'a str {
         match self {
             Self::Plain(a) => a.value(i),
             Self::Dictionary { keys, values } => values.value(keys.value(i) as usize),
@@ -226,73 +220,53 @@ pub fn corrupt(reason: String) -> BlockError {
     BlockError::Corrupt { block: String::new(), reason }
 }
 
-impl<'a> AttrListView<'a> {
-    pub fn new(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
-        let list: &ListArray = downcast(array, what)?;
-        let values: &StructArray = downcast(list.values().as_ref(), what)?;
-        let field = |name: &str| {
-            values.column_by_name(name).ok_or_else(|| corrupt(format!("column {what} lacks the field {name}")))
-        };
-        fn optional<'a, T: 'static>(
-            values: &'a StructArray,
-            what: &str,
-        ) -> impl Fn(&str) -> Result<Option<&'a T>, BlockError> {
-            move |name| values.column_by_name(name).map(|a| downcast(a.as_ref(), what)).transpose()
+/// The `type` and value fields of generic attributes (in a list's struct or in `attrs.parquet`). The value
+/// fields are absent when a reader left them out: searches read only the kinds of value their conditions
+/// compare with.
+pub(crate) struct ValueFields<'a> {
+    types: &'a Int8Array,
+    strs: Option<StrValues<'a>>,
+    ints: Option<&'a Int64Array>,
+    doubles: Option<&'a Float64Array>,
+    bools: Option<&'a BooleanArray>,
+    bytes: Option<&'a BinaryArray>,
+}
+
+impl<'a> ValueFields<'a> {
+    fn of(field: impl Fn(&str) -> Option<&'a ArrayRef>, what: &str) -> Result<Self, BlockError> {
+        fn optional<'a, T: 'static>(array: Option<&'a ArrayRef>, what: &str) -> Result<Option<&'a T>, BlockError> {
+            array.map(|a| downcast(a.as_ref(), what)).transpose()
         }
-        let optional_int = optional::<Int64Array>(values, what);
-        let optional_double = optional::<Float64Array>(values, what);
-        let optional_bool = optional::<BooleanArray>(values, what);
-        let optional_bytes = optional::<BinaryArray>(values, what);
+        let types = field(schema::TYPE).ok_or_else(|| corrupt(format!("{what} lacks the field {}", schema::TYPE)))?;
         Ok(Self {
-            offsets: list.value_offsets(),
-            keys: StrValues::of(field(schema::KEY)?.as_ref(), what)?,
-            types: downcast(field(schema::TYPE)?.as_ref(), what)?,
-            strs: values.column_by_name(schema::STR).map(|a| StrValues::of(a.as_ref(), what)).transpose()?,
-            ints: optional_int(schema::INT)?,
-            doubles: optional_double(schema::DOUBLE)?,
-            bools: optional_bool(schema::BOOL)?,
-            bytes: optional_bytes(schema::BYTES)?,
+            types: downcast(types.as_ref(), what)?,
+            strs: field(schema::STR).map(|a| StrValues::of(a.as_ref(), what)).transpose()?,
+            ints: optional(field(schema::INT), what)?,
+            doubles: optional(field(schema::DOUBLE), what)?,
+            bools: optional(field(schema::BOOL), what)?,
+            bytes: optional(field(schema::BYTES), what)?,
         })
     }
 
-    /// Appends the attributes of list `row` to `out`.
-    pub fn read_into(&self, row: usize, out: &mut Vec<KeyValue>) -> Result<(), BlockError> {
-        let (start, end) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
-        out.reserve(end - start);
-        for i in start..end {
-            out.push(self.read_one(i)?);
-        }
-        Ok(())
-    }
-
-    pub fn read(&self, row: usize) -> Result<Vec<KeyValue>, BlockError> {
-        let mut out = Vec::new();
-        self.read_into(row, &mut out)?;
-        Ok(out)
-    }
-
-    /// Indexes (for [`Self::key`]) of the attributes of list `row`.
-    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
-        self.offsets[row] as usize..self.offsets[row + 1] as usize
-    }
-
-    pub fn key(&self, i: usize) -> &'a str {
-        self.keys.value(i)
+    /// The value fields of a batch of `attrs.parquet`.
+    pub(crate) fn of_batch(batch: &'a arrow_array::RecordBatch) -> Result<Self, BlockError> {
+        Self::of(|name| batch.column_by_name(name), "attrs.parquet")
     }
 
     /// The value of attribute `i` as a scalar, `None` when it is a scalar whose field was not read.
-    fn read_scalar(&self, i: usize) -> Option<Scalar<'a>> {
+    pub(crate) fn scalar(&self, i: usize) -> Option<Scalar<'a>> {
         fn valid<A: Array>(a: Option<&A>, i: usize) -> Option<&A> {
             a.filter(|a| a.is_valid(i))
         }
-        let read = match ValueType::from_i8(self.types.value(i)) {
+        let ty = ValueType::from_i8(self.types.value(i));
+        let read = match ty {
             Some(ValueType::String) => self.strs.filter(|s| s.is_valid(i)).map(|s| Scalar::Str(s.value(i))),
             Some(ValueType::Int) => valid(self.ints, i).map(|a| Scalar::Int(a.value(i))),
             Some(ValueType::Double) => valid(self.doubles, i).map(|a| Scalar::Double(a.value(i))),
             Some(ValueType::Bool) => valid(self.bools, i).map(|a| Scalar::Bool(a.value(i))),
             _ => return Some(Scalar::Other),
         };
-        let field_read = match ValueType::from_i8(self.types.value(i)) {
+        let field_read = match ty {
             Some(ValueType::String) => self.strs.is_some(),
             Some(ValueType::Int) => self.ints.is_some(),
             Some(ValueType::Double) => self.doubles.is_some(),
@@ -305,16 +279,10 @@ impl<'a> AttrListView<'a> {
         }
     }
 
-    /// The value of the first attribute named `key` in list `row`; `None` when there is none, or when its value
-    /// is of a kind the reader left out (no condition of the search compares with it).
-    pub fn find(&self, row: usize, key: &str) -> Option<Scalar<'a>> {
-        self.range(row).find(|&i| self.keys.value(i) == key).and_then(|i| self.read_scalar(i))
-    }
-
-    fn read_one(&self, i: usize) -> Result<KeyValue, BlockError> {
+    /// Attribute `i` with key `key`, as sent.
+    pub(crate) fn read(&self, key: &str, i: usize) -> Result<KeyValue, BlockError> {
         let ty = ValueType::from_i8(self.types.value(i))
             .ok_or_else(|| corrupt(format!("unknown attribute type {}", self.types.value(i))))?;
-        let key = self.keys.value(i).to_owned();
         let value = |v: Value| Some(AnyValue { value: Some(v) });
         let missing = || corrupt(format!("attribute {key:?} of type {ty:?} has no value"));
         let bytes = || match self.bytes {
@@ -346,50 +314,52 @@ impl<'a> AttrListView<'a> {
                 return KeyValue::decode(bytes()?).map_err(|e| corrupt(format!("attribute {key:?}: {e}")));
             }
         };
-        Ok(KeyValue { key, value, key_strindex: 0 })
+        Ok(KeyValue { key: key.to_owned(), value, key_strindex: 0 })
     }
 }
 
-/// Builds one dedicated attribute column.
-pub enum DedicatedBuilder {
-    String(StringBuilder),
-    Int(Int64Builder),
-    Double(Float64Builder),
-    Bool(BooleanBuilder),
-}
-
-impl DedicatedBuilder {
-    pub fn new(ty: AttrType) -> Self {
-        match ty {
-            AttrType::String => Self::String(StringBuilder::new()),
-            AttrType::Int => Self::Int(Int64Builder::new()),
-            AttrType::Double => Self::Double(Float64Builder::new()),
-            AttrType::Bool => Self::Bool(BooleanBuilder::new()),
-        }
+impl<'a> AttrListView<'a> {
+    pub fn new(array: &'a dyn Array, what: &str) -> Result<Self, BlockError> {
+        let list: &ListArray = downcast(array, what)?;
+        let values: &StructArray = downcast(list.values().as_ref(), what)?;
+        let keys =
+            values.column_by_name(schema::KEY).ok_or_else(|| corrupt(format!("column {what} lacks the field key")))?;
+        Ok(Self {
+            offsets: list.value_offsets(),
+            keys: StrValues::of(keys.as_ref(), what)?,
+            values: ValueFields::of(|name| values.column_by_name(name), what)?,
+        })
     }
 
-    /// Appends the value of `kv` (whose scalar type must be this column's), or a null.
-    pub fn append(&mut self, kv: Option<&KeyValue>) {
-        let value = kv.and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref());
-        match (self, value) {
-            (Self::String(b), Some(Value::StringValue(s))) => b.append_value(s),
-            (Self::Int(b), Some(Value::IntValue(i))) => b.append_value(*i),
-            (Self::Double(b), Some(Value::DoubleValue(d))) => b.append_value(*d),
-            (Self::Bool(b), Some(Value::BoolValue(v))) => b.append_value(*v),
-            (Self::String(b), _) => b.append_null(),
-            (Self::Int(b), _) => b.append_null(),
-            (Self::Double(b), _) => b.append_null(),
-            (Self::Bool(b), _) => b.append_null(),
+    /// Appends the attributes of list `row` to `out`.
+    pub fn read_into(&self, row: usize, out: &mut Vec<KeyValue>) -> Result<(), BlockError> {
+        let (start, end) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        out.reserve(end - start);
+        for i in start..end {
+            out.push(self.values.read(self.keys.value(i), i)?);
         }
+        Ok(())
     }
 
-    pub fn finish(&mut self) -> ArrayRef {
-        match self {
-            Self::String(b) => Arc::new(b.finish()),
-            Self::Int(b) => Arc::new(b.finish()),
-            Self::Double(b) => Arc::new(b.finish()),
-            Self::Bool(b) => Arc::new(b.finish()),
-        }
+    pub fn read(&self, row: usize) -> Result<Vec<KeyValue>, BlockError> {
+        let mut out = Vec::new();
+        self.read_into(row, &mut out)?;
+        Ok(out)
+    }
+
+    /// Indexes (for [`Self::key`]) of the attributes of list `row`.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+
+    pub fn key(&self, i: usize) -> &'a str {
+        self.keys.value(i)
+    }
+
+    /// The value of the first attribute named `key` in list `row`; `None` when there is none, or when its value
+    /// is of a kind the reader left out (no condition of the search compares with it).
+    pub fn find(&self, row: usize, key: &str) -> Option<Scalar<'a>> {
+        self.range(row).find(|&i| self.keys.value(i) == key).and_then(|i| self.values.scalar(i))
     }
 }
 

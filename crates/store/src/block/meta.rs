@@ -25,7 +25,13 @@ pub struct BlockMeta {
     pub max_trace_id: TraceId,
     pub spans_file: FileMeta,
     pub traces_file: FileMeta,
-    /// Row groups of `spans.parquet`, in file order (and trace-id order: their ranges do not overlap).
+    /// `attrs.parquet`, absent when no span attribute needed it (all in dedicated columns, or none at all).
+    pub attrs_file: Option<FileMeta>,
+    /// The span attribute keys in `attrs.parquet`, sorted; [`RowGroupMeta::attr_entries`] counts by this order.
+    pub attr_keys: Vec<String>,
+    /// Row groups of `spans.parquet`, in file order: slices of the block's traces by start time, oldest first
+    /// (their trace-id ranges overlap). `traces.parquet` has the same row groups, with the same traces in the
+    /// same order.
     pub row_groups: Vec<RowGroupMeta>,
     /// Attribute keys that have columns of their own in `spans.parquet`.
     pub dedicated: DedicatedColumns,
@@ -46,11 +52,16 @@ pub struct FileMeta {
     pub tail_bytes: u64,
 }
 
-/// A row group of `spans.parquet`. Traces never straddle row groups.
+/// A row group of `spans.parquet` (and the same of `traces.parquet`). Traces never straddle row groups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowGroupMeta {
     pub rows: u64,
     pub traces: u64,
+    /// Row number of the row group's first span in `spans.parquet`.
+    pub first_row: u64,
+    /// Earliest and latest start of its traces (each the start of the trace's earliest span in this block).
+    pub min_trace_start_unix_nano: u64,
+    pub max_trace_start_unix_nano: u64,
     #[serde(with = "hex_id")]
     pub min_trace_id: TraceId,
     #[serde(with = "hex_id")]
@@ -63,8 +74,13 @@ pub struct RowGroupMeta {
     /// Distinct values present in the row group, sorted; `None` when there are more than the writer lists.
     pub services: Option<Vec<String>>,
     pub span_names: Option<Vec<String>>,
-    pub span_attribute_keys: Option<Vec<String>>,
     pub resource_attribute_keys: Option<Vec<String>>,
+    /// The row group of `attrs.parquet` holding this one's span attributes, if it has any there.
+    pub attrs_row_group: Option<u32>,
+    /// Entries per key of [`BlockMeta::attr_keys`] in that row group (empty: none); the entries are sorted by
+    /// key, so a key's run starts where the counts of the keys before it end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attr_entries: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,14 +111,22 @@ pub enum AttrType {
 }
 
 impl BlockMeta {
-    /// Whether the block may hold the trace: its id is inside a row group's range and passes the filter.
+    /// Whether the block may hold the trace: its id is inside the block's range and passes the filter.
     /// No I/O. False positives at about the filter's rate; no false negatives.
     pub fn may_contain(&self, trace_id: &TraceId) -> bool {
         self.span_count > 0
             && self.min_trace_id <= *trace_id
             && *trace_id <= self.max_trace_id
-            && self.row_groups.iter().any(|rg| rg.min_trace_id <= *trace_id && *trace_id <= rg.max_trace_id)
             && self.trace_filter.may_contain(trace_id)
+    }
+
+    /// The range of entries of `key` in the `attrs.parquet` row group of row group `rg`, if it has any.
+    pub fn attr_entries(&self, rg: usize, key: &str) -> Option<std::ops::Range<usize>> {
+        let k = self.attr_keys.binary_search_by(|k| k.as_str().cmp(key)).ok()?;
+        let counts = &self.row_groups.get(rg)?.attr_entries;
+        let count = *counts.get(k)? as usize;
+        let start: usize = counts[..k].iter().map(|&c| c as usize).sum();
+        (count > 0).then_some(start..start + count)
     }
 
     /// Indexes of the row groups whose trace-id range holds the id.

@@ -3,8 +3,11 @@
 //! A block lives in an [`ObjectStore`] under `<tenant>/blocks/<block id>/` as a few objects; block ids are
 //! ULIDs, so they sort by creation time.
 //!
-//! `spans.parquet`, one row per span, sorted by (trace id, start time, span id), row groups cut at trace
-//! boundaries (a trace never straddles two):
+//! Row groups are slices of the block's traces by start time (a trace never straddles two), oldest first: a
+//! search for the newest matches reads the newest row group of each block first and stops once older ones
+//! cannot change the answer. Inside a row group, rows are sorted by trace id then start.
+//!
+//! `spans.parquet`, one row per span, sorted by (trace id, start time, span id) in each row group:
 //!
 //! | column | type | note |
 //! |---|---|---|
@@ -17,7 +20,6 @@
 //! | `status_code`, `status_message` | Int32, Utf8, null | null: no status |
 //! | `dropped_{attributes,events,links}_count` | UInt32 | |
 //! | `span.attr.<key>` | Utf8/Int64/Float64/Boolean, null | dedicated columns, chosen per block |
-//! | `span.attrs` | generic attribute list | every other span attribute, sorted by key |
 //! | `events` | `List<Struct{time_unix_nano, name, attrs, dropped_attributes_count}>` | |
 //! | `links` | `List<Struct{trace_id, span_id, trace_state, flags, attrs, dropped_attributes_count}>` | ids as Binary, kept as sent |
 //! | `resource.attr.<key>` | as `span.attr.<key>` | dedicated resource columns |
@@ -28,34 +30,47 @@
 //! | `scope.name`, `scope.version` | Utf8, null | null name: no scope |
 //! | `scope.attrs`, `scope.dropped_attributes_count`, `scope.schema_url` | | `schema_url` of the `ScopeSpans` |
 //!
-//! A generic attribute list is `List<Struct{key: Utf8, type: Int8, str: Utf8, int: Int64, double: Float64,
-//! bool: Boolean, bytes: Binary}>`; `type` says which field holds the value (see `attrs::ValueType`: arrays,
+//! `attrs.parquet` holds every span attribute without a dedicated column, one row per attribute, grouped by key:
+//! its row groups match those of `spans.parquet` (one for each that has such attributes, see
+//! `RowGroupMeta::attrs_row_group`), each sorted by (key, span row). Columns: `key` (Utf8), `row_delta`
+//! (UInt32: the span's row number in `spans.parquet` minus that of the key's previous entry in the row group;
+//! the first is the row number itself) and the value fields below. `meta.json` counts each key's entries per
+//! row group, so a search on one attribute reads that key's run and nothing else, whether the key is frequent
+//! or rare.
+//!
+//! The generic attribute layout (rows of `attrs.parquet`, elements of `List<Struct{key, type, str, int,
+//! double, bool, bytes}>` lists): `type` says which field holds the value (see `attrs::ValueType`: arrays,
 //! key-value lists and anything unusual are protobuf `AnyValue` bytes, so nothing is lost).
 //!
-//! `traces.parquet`, one row per trace, sorted by trace id: `trace_id`, `start_unix_nano`, `duration_nano`
-//! (latest span end − start), `root_service`, `root_name` (null when no span has an empty parent),
-//! `span_count`, `error_count` (status code ERROR), `services` (`List<Utf8>`, sorted), and why tail sampling
-//! kept the trace: `sampling_policy` (Utf8), `sampling_weight` (Float64, adjusted count), `sampling_threshold`
-//! (Utf8, OTEP 235 `th`), all null when no decision was recorded (and absent in blocks written before them).
+//! `traces.parquet`, one row per trace, with the row groups of `spans.parquet` and its traces in the same order:
+//! `trace_id`, `start_unix_nano`, `duration_nano` (latest span end − start), `root_service`, `root_name` (null
+//! when no span has an empty parent), `span_count`, `error_count` (status code ERROR), `services`
+//! (`List<Utf8>`, sorted), and why tail sampling kept the trace: `sampling_policy` (Utf8), `sampling_weight`
+//! (Float64, adjusted count), `sampling_threshold` (Utf8, OTEP 235 `th`), all null when no decision was recorded.
 //!
-//! `red-60s.pb`, `red-3600s.pb`: RED summaries (span counts and latency histograms per service, span name,
-//! kind, error and time bucket), see [`red_summary`].
+//! `red-60s.pb`, `red-3600s.pb`, `red-86400s.pb`: RED summaries (span counts and latency histograms per service,
+//! span name, kind, error and time bucket), see [`red_summary`].
 //!
 //! `meta.json` ([`BlockMeta`]) is written last: a block without it does not exist. It holds what readers need
-//! to skip work without opening the block: counts, time range, per-row-group trace-id ranges and summaries,
-//! the dedicated-column mapping and a bloom filter of the trace ids.
+//! to skip work without opening the block: counts, time range, per-row-group time and trace-id ranges and
+//! summaries, where each attribute key's entries are, the dedicated-column mapping and a bloom filter of the
+//! trace ids.
 //!
-//! Both Parquet files are plain Parquet (zstd, dictionaries, page index; encodings any Parquet reader has,
-//! checked with DuckDB 1.1 and 2.0 and pyarrow). Attribute order inside a list is not kept (dedicated
-//! columns come first, then the rest sorted by key); resources and scopes are regrouped by value.
+//! The Parquet files are plain Parquet (zstd, dictionaries, page index; `row_delta` and `duration_nano` use
+//! BYTE_STREAM_SPLIT, which readers following Parquet format 2.11 read on integers). Attribute order inside a
+//! span is not kept (dedicated columns come first, then the rest by key); resources and scopes are regrouped by
+//! value.
 
 pub(crate) mod attrs;
+mod columns;
 mod decisions;
 mod filter;
+mod input;
 mod meta;
 pub(crate) mod read;
 pub mod red_summary;
 pub(crate) mod schema;
+pub(crate) mod span_view;
 mod write;
 
 use std::sync::Arc;
@@ -66,14 +81,17 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 
 pub use filter::TraceIdFilter;
+pub use input::{EncodedSpans, OriginBytes, SpanBytes, SpanSource};
 pub use meta::{AttrType, BlockMeta, DedicatedColumn, DedicatedColumns, FileMeta, RowGroupMeta};
 
-/// Version of the block layout written by this code, recorded in `meta.json`.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the block layout written by this code, recorded in `meta.json`. Format 1 (row groups by trace-id
+/// range, span attributes in a list column) is not read by this build.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Names of the objects of a block, inside its directory.
 pub const SPANS_FILE: &str = "spans.parquet";
 pub const TRACES_FILE: &str = "traces.parquet";
+pub const ATTRS_FILE: &str = "attrs.parquet";
 pub const META_FILE: &str = "meta.json";
 
 /// The `ResourceSpans` a span arrived in, minus its scopes (the same shape as the head's).
@@ -120,7 +138,7 @@ impl BlockSpan {
 /// How a block is written. The defaults are what Clew uses; tests and experiments tune them.
 #[derive(Debug, Clone)]
 pub struct BlockOptions {
-    /// A row group is closed at the first trace boundary after this many spans.
+    /// Row groups are slices of the traces by start time of about this many spans (cut at trace boundaries).
     pub row_group_spans: usize,
     /// Upper bound of rows in a data page (the page index can skip pages of other traces).
     pub page_rows: usize,
@@ -144,8 +162,8 @@ pub struct BlockOptions {
 impl Default for BlockOptions {
     fn default() -> Self {
         Self {
-            row_group_spans: 1 << 20,
-            page_rows: 20_000,
+            row_group_spans: 20_000,
+            page_rows: 4096,
             zstd_level: 3,
             dedicated_min_fraction: 0.25,
             max_dedicated_span_columns: 20,
@@ -192,8 +210,8 @@ pub fn block_path(tenant: &str, block_id: &str, file: &str) -> Path {
     Path::from_iter([tenant, "blocks", block_id, file])
 }
 
-/// Writes one block from `spans` (in any order) and returns its meta. `meta.json` is put last, once both
-/// Parquet files are complete, so a crash leaves at most an unlisted directory behind.
+/// Writes one block from `spans` (in any order) and returns its meta. `meta.json` is put last, once the data
+/// files are complete, so a crash leaves at most an unlisted directory behind.
 ///
 /// CPU-heavy (sorting, encoding, zstd): run it where blocking a runtime worker for a while is fine.
 pub async fn write_block(
@@ -202,7 +220,7 @@ pub async fn write_block(
     spans: Vec<BlockSpan>,
     options: &BlockOptions,
 ) -> Result<BlockMeta, BlockError> {
-    write::write_block(store, tenant, spans, &Default::default(), options).await
+    write_block_with_decisions(store, tenant, spans, &Default::default(), options).await
 }
 
 /// [`write_block`], recording in `traces.parquet` why tail sampling kept the traces named in `decisions`.
@@ -213,7 +231,20 @@ pub async fn write_block_with_decisions(
     decisions: &std::collections::HashMap<TraceId, Arc<clew_model::SamplingDecision>>,
     options: &BlockOptions,
 ) -> Result<BlockMeta, BlockError> {
-    write::write_block(store, tenant, spans, decisions, options).await
+    let encoded = input::EncodedSpans::new(&spans);
+    drop(spans);
+    write::write_block(store, tenant, &encoded.source(), decisions, options).await
+}
+
+/// [`write_block_with_decisions`] from spans as encoded OTLP (what the head holds), decoding none of them.
+pub async fn write_encoded(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    source: &SpanSource<'_>,
+    decisions: &std::collections::HashMap<TraceId, Arc<clew_model::SamplingDecision>>,
+    options: &BlockOptions,
+) -> Result<BlockMeta, BlockError> {
+    write::write_block(store, tenant, source, decisions, options).await
 }
 
 pub use decisions::{read_decision, read_decisions};

@@ -1,5 +1,5 @@
-//! Reading blocks: listing metas, one trace through the filter, row-group ranges and the page index, or
-//! everything.
+//! Reading blocks: listing metas, traces through the filter and the page index, or everything; span
+//! attributes come from `attrs.parquet` by row number.
 //!
 //! Parquet is decoded with the push decoder: this code asks the object store for exactly the byte ranges the
 //! decoder needs (footer and page index in one read, then the pages of the selected rows).
@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{
-    Array, BinaryArray, BooleanArray, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray, RecordBatch,
-    StringArray, StructArray, UInt32Array, UInt64Array,
+    Array, BinaryArray, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    UInt32Array, UInt64Array,
 };
 use bytes::Bytes;
 use clew_model::otlp::span::{Event, Link};
@@ -24,7 +24,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::DecodeResult;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder, RowGroupSelection};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
@@ -88,15 +88,20 @@ async fn read_meta(store: &dyn ObjectStore, path: &Path) -> Result<Option<BlockM
             return Ok(None);
         }
     };
-    if meta.format_version > FORMAT_VERSION {
-        tracing::warn!(%path, version = meta.format_version, "skipping a block of a newer format");
+    if meta.format_version != FORMAT_VERSION {
+        tracing::warn!(
+            %path,
+            version = meta.format_version,
+            readable = FORMAT_VERSION,
+            "skipping a block of another format version"
+        );
         return Ok(None);
     }
     Ok(Some(meta))
 }
 
 fn check_version(meta: &BlockMeta) -> Result<(), BlockError> {
-    if meta.format_version > FORMAT_VERSION {
+    if meta.format_version != FORMAT_VERSION {
         return Err(BlockError::UnsupportedVersion { block: meta.block_id.clone(), version: meta.format_version });
     }
     Ok(())
@@ -150,8 +155,8 @@ pub(crate) async fn load_metadata(
 /// Footers of `spans.parquet` files (without page index) recently read by searches. Block files are immutable
 /// and their paths never reused, so a footer stays valid as long as its file exists.
 static FOOTERS: std::sync::LazyLock<std::sync::Mutex<FooterCache>> = std::sync::LazyLock::new(Default::default);
-/// (path, file size) → footer.
-type FooterCache = HashMap<(Path, u64), Arc<ParquetMetaData>>;
+/// (path, file size, with page index) → footer.
+type FooterCache = HashMap<(Path, u64, bool), Arc<ParquetMetaData>>;
 /// Footers kept at most (a footer is some kilobytes per row group).
 const MAX_FOOTERS: usize = 512;
 
@@ -161,11 +166,29 @@ pub(crate) async fn cached_metadata(
     path: &Path,
     file: &FileMeta,
 ) -> Result<Arc<ParquetMetaData>, BlockError> {
-    let key = (path.clone(), file.bytes);
+    cached(store, path, file, PageIndexPolicy::Skip).await
+}
+
+/// The footer of a block file with its page index (trace lookups), from the cache or read once.
+pub(crate) async fn cached_metadata_with_index(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: &FileMeta,
+) -> Result<Arc<ParquetMetaData>, BlockError> {
+    cached(store, path, file, PageIndexPolicy::Optional).await
+}
+
+async fn cached(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: &FileMeta,
+    page_index: PageIndexPolicy,
+) -> Result<Arc<ParquetMetaData>, BlockError> {
+    let key = (path.clone(), file.bytes, page_index != PageIndexPolicy::Skip);
     if let Some(found) = FOOTERS.lock().expect("footer cache lock").get(&key) {
         return Ok(found.clone());
     }
-    let metadata = Arc::new(load_metadata(store, path, file, PageIndexPolicy::Skip).await?);
+    let metadata = Arc::new(load_metadata(store, path, file, page_index).await?);
     let mut footers = FOOTERS.lock().expect("footer cache lock");
     if footers.len() >= MAX_FOOTERS {
         footers.clear();
@@ -204,6 +227,11 @@ pub async fn read_all(store: &dyn ObjectStore, meta: &BlockMeta) -> Result<Vec<B
     decode(store, &path, decoder, |batch| SpanRows::new(&batch, meta)?.read_all(&mut origins, &mut spans))
         .await
         .map_err(with_block(meta))?;
+    let groups: Vec<usize> = (0..meta.row_groups.len()).collect();
+    let rows = |row: u64| Some(row as usize);
+    read_attrs(store, meta, &groups, rows, |row, kv| spans[row].span.attributes.push(kv))
+        .await
+        .map_err(with_block(meta))?;
     Ok(spans)
 }
 
@@ -215,22 +243,27 @@ pub async fn read_trace_spans(
     read_traces_spans(store, meta, std::slice::from_ref(trace_id)).await
 }
 
-/// The spans of several traces in one pass over the block: only the row groups and pages whose trace-id
-/// ranges hold one of the ids are read, and a row filter on the trace id keeps only their rows.
+/// The spans of several traces in one pass over the block. Row groups are slices by time whose trace-id ranges
+/// overlap: the page index of the trace id column narrows each to the pages that may hold an id, those ids are
+/// read to find the exact rows, then only those rows of the other columns and their entries in `attrs.parquet`.
 pub async fn read_traces_spans(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
     trace_ids: &[TraceId],
 ) -> Result<Vec<BlockSpan>, BlockError> {
     check_version(meta)?;
-    let mut row_groups: Vec<usize> = trace_ids.iter().flat_map(|id| meta.row_groups_for(id)).collect();
-    row_groups.sort_unstable();
-    row_groups.dedup();
-    if row_groups.is_empty() {
+    let candidates: Vec<usize> = meta
+        .row_groups
+        .iter()
+        .enumerate()
+        .filter(|(_, rg)| trace_ids.iter().any(|id| rg.min_trace_id <= *id && *id <= rg.max_trace_id))
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() {
         return Ok(Vec::new());
     }
     let path = meta.path(SPANS_FILE);
-    let metadata = Arc::new(load_metadata(store, &path, &meta.spans_file, PageIndexPolicy::Optional).await?);
+    let metadata = cached_metadata_with_index(store, &path, &meta.spans_file).await?;
     if metadata.num_row_groups() != meta.row_groups.len() {
         return Err(BlockError::Corrupt {
             block: meta.block_id.clone(),
@@ -247,33 +280,229 @@ pub async fn read_traces_spans(
         .iter()
         .position(|c| c.path().parts() == [schema::TRACE_ID])
         .ok_or_else(|| BlockError::Corrupt { block: meta.block_id.clone(), reason: "no trace_id column".into() })?;
-    let selections: Vec<RowGroupSelection> = row_groups
-        .iter()
-        .map(|&rg| RowGroupSelection::new(rg, pages_with(&metadata, rg, trace_column, trace_ids)))
-        .filter(|s| s.selection().is_none_or(|sel| sel.selects_any()))
-        .collect();
-    if selections.is_empty() {
-        return Ok(Vec::new());
+
+    // 1. The trace ids of the pages that may hold one, to find the rows that do.
+    let mut scanned: Vec<(usize, RowSelection)> = Vec::new();
+    for &rg in &candidates {
+        let rows = metadata.row_group(rg).num_rows() as usize;
+        let selection = pages_with(&metadata, rg, trace_column, trace_ids)
+            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rows)]));
+        if selection.selects_any() {
+            scanned.push((rg, selection));
+        }
     }
-    let wanted: std::collections::HashSet<[u8; 16]> = trace_ids.iter().map(|id| id.0).collect();
-    let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(&schema_descr, [trace_column]), move |batch| {
-        let ids = batch.column(0).as_fixed_size_binary();
-        Ok(BooleanArray::from_iter(
-            ids.iter()
-                .map(|id| Some(id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| wanted.contains(&id)))),
-        ))
-    });
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
-        .with_row_group_selections(selections)
-        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+    let mut positions = scanned.iter().flat_map(|(rg, selection)| selected_rows(selection).map(move |row| (*rg, row)));
+    let wanted: std::collections::HashSet<[u8; 16], foldhash::fast::RandomState> =
+        trace_ids.iter().map(|id| id.0).collect();
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::leaves(&schema_descr, [trace_column]))
+        .with_row_group_selections(
+            scanned.iter().map(|(rg, sel)| RowGroupSelection::new(*rg, Some(sel.clone()))).collect(),
+        )
         .with_batch_size(BATCH_ROWS)
         .build()?;
-    let mut spans = Vec::new();
+    decode(store, &path, decoder, |batch| {
+        let ids = batch.column(0).as_fixed_size_binary();
+        for id in ids.iter() {
+            let at = positions.next().ok_or_else(|| corrupt("more trace ids than rows selected".into()))?;
+            if id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| wanted.contains(&id)) {
+                found.push(at);
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(with_block(meta))?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // 2. Those rows, every column.
+    let mut by_group: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (rg, row) in &found {
+        match by_group.last_mut() {
+            Some((g, rows)) if g == rg => rows.push(*row),
+            _ => by_group.push((*rg, vec![*row])),
+        }
+    }
+    let selections: Vec<RowGroupSelection> = by_group
+        .iter()
+        .map(|(rg, rows)| {
+            RowGroupSelection::new(*rg, Some(exact_rows(rows, metadata.row_group(*rg).num_rows() as usize)))
+        })
+        .collect();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
+        .with_row_group_selections(selections)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    let mut spans = Vec::with_capacity(found.len());
     let mut origins = Origins::default();
     decode(store, &path, decoder, |batch| SpanRows::new(&batch, meta)?.read_all(&mut origins, &mut spans))
         .await
         .map_err(with_block(meta))?;
+    if spans.len() != found.len() {
+        return Err(BlockError::Corrupt {
+            block: meta.block_id.clone(),
+            reason: format!("{} rows selected, {} read", found.len(), spans.len()),
+        });
+    }
+
+    // 3. Their attributes.
+    // Spans are in row order: a row's span is found by binary search.
+    let rows: Vec<u64> = found.iter().map(|(rg, row)| meta.row_groups[*rg].first_row + *row as u64).collect();
+    let groups: Vec<usize> = by_group.iter().map(|(rg, _)| *rg).collect();
+    read_attrs(store, meta, &groups, |row| rows.binary_search(&row).ok(), |i, kv| spans[i].span.attributes.push(kv))
+        .await
+        .map_err(with_block(meta))?;
     Ok(spans)
+}
+
+/// The rows (relative to the row group) a selection selects.
+fn selected_rows(selection: &RowSelection) -> impl Iterator<Item = usize> + '_ {
+    let mut at = 0usize;
+    selection.iter().flat_map(move |s| {
+        let range = at..at + s.row_count;
+        at += s.row_count;
+        if s.skip { 0..0 } else { range }
+    })
+}
+
+/// A selection of exactly `rows` (sorted) of a row group of `total` rows.
+pub(crate) fn exact_rows(rows: &[usize], total: usize) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut at = 0;
+    for run in rows.chunk_by(|a, b| *b == *a + 1) {
+        if run[0] > at {
+            selectors.push(RowSelector::skip(run[0] - at));
+        }
+        selectors.push(RowSelector::select(run.len()));
+        at = run[0] + run.len();
+    }
+    if total > at {
+        selectors.push(RowSelector::skip(total - at));
+    }
+    RowSelection::from(selectors)
+}
+
+/// The span attributes in `attrs.parquet` of row groups `groups` (of `spans.parquet`, ascending) whose span
+/// `wanted` maps (from its row number in `spans.parquet`) to something: `each` gets that and the attribute.
+/// Reads the row column of those row groups, then the other columns only at the entries wanted.
+async fn read_attrs<T>(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+    wanted: impl Fn(u64) -> Option<T>,
+    mut each: impl FnMut(T, KeyValue),
+) -> Result<(), BlockError> {
+    let Some(file) = &meta.attrs_file else { return Ok(()) };
+    let with_attrs: Vec<(usize, u32)> =
+        groups.iter().filter_map(|&g| Some((g, meta.row_groups.get(g)?.attrs_row_group?))).collect();
+    if with_attrs.is_empty() {
+        return Ok(());
+    }
+    let path = meta.path(super::ATTRS_FILE);
+    let metadata = cached_metadata_with_index(store, &path, file).await?;
+    let schema_descr = metadata.file_metadata().schema_descr_ptr();
+    // 1. Every entry's row, then which entries are wanted.
+    let mut picked: Vec<(usize, Vec<usize>, Vec<T>)> = Vec::new();
+    for &(group, attrs_group) in &with_attrs {
+        let rows = entry_rows(store, &path, &metadata, &meta.row_groups[group], attrs_group as usize).await?;
+        let (mut entries, mut targets) = (Vec::new(), Vec::new());
+        for (entry, row) in rows.into_iter().enumerate() {
+            if let Some(target) = wanted(row) {
+                entries.push(entry);
+                targets.push(target);
+            }
+        }
+        if !entries.is_empty() {
+            picked.push((attrs_group as usize, entries, targets));
+        }
+    }
+    if picked.is_empty() {
+        return Ok(());
+    }
+    // 2. The keys and values of those entries.
+    let values =
+        (0..schema_descr.num_columns()).filter(|&i| schema_descr.column(i).path().parts()[0] != schema::ROW_DELTA);
+    let selections = picked
+        .iter()
+        .map(|(g, entries, _)| {
+            RowGroupSelection::new(*g, Some(exact_rows(entries, metadata.row_group(*g).num_rows() as usize)))
+        })
+        .collect();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::leaves(&schema_descr, values))
+        .with_row_group_selections(selections)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    let mut targets = picked.into_iter().flat_map(|(_, _, targets)| targets);
+    decode(store, &path, decoder, |batch| {
+        let entries = AttrEntryView::new(&batch)?;
+        for i in 0..batch.num_rows() {
+            let target = targets.next().ok_or_else(|| corrupt("more attributes than entries selected".into()))?;
+            each(target, entries.read(i)?);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The row in `spans.parquet` of each entry of an `attrs.parquet` row group (`row_delta` summed along each key's
+/// run, whose lengths `meta.json` lists).
+pub(crate) async fn entry_rows(
+    store: &dyn ObjectStore,
+    path: &Path,
+    metadata: &Arc<ParquetMetaData>,
+    group: &super::meta::RowGroupMeta,
+    attrs_group: usize,
+) -> Result<Vec<u64>, BlockError> {
+    let schema_descr = metadata.file_metadata().schema_descr_ptr();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(metadata))?
+        .with_projection(ProjectionMask::columns(&schema_descr, [schema::ROW_DELTA]))
+        .with_row_groups(vec![attrs_group])
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut deltas: Vec<u32> = Vec::with_capacity(metadata.row_group(attrs_group).num_rows() as usize);
+    decode(store, path, decoder, |batch| {
+        let column: &UInt32Array = downcast(batch.column(0).as_ref(), schema::ROW_DELTA)?;
+        deltas.extend_from_slice(column.values());
+        Ok(())
+    })
+    .await?;
+    let mut rows = Vec::with_capacity(deltas.len());
+    let mut at = 0usize;
+    for &count in &group.attr_entries {
+        let run = deltas
+            .get(at..at + count as usize)
+            .ok_or_else(|| corrupt("attrs.parquet has fewer entries than meta.json counts".into()))?;
+        let mut row = 0u64;
+        for &delta in run {
+            row += delta as u64;
+            rows.push(row);
+        }
+        at += count as usize;
+    }
+    if at != deltas.len() {
+        return Err(corrupt("attrs.parquet has more entries than meta.json counts".into()));
+    }
+    Ok(rows)
+}
+
+/// The key and value columns of a batch of `attrs.parquet`.
+pub(crate) struct AttrEntryView<'a> {
+    keys: &'a StringArray,
+    values: super::attrs::ValueFields<'a>,
+}
+
+impl<'a> AttrEntryView<'a> {
+    pub fn new(batch: &'a RecordBatch) -> Result<Self, BlockError> {
+        Ok(Self { keys: typed(batch, schema::KEY)?, values: super::attrs::ValueFields::of_batch(batch)? })
+    }
+
+    pub fn read(&self, i: usize) -> Result<KeyValue, BlockError> {
+        self.values.read(self.keys.value(i), i)
+    }
 }
 
 /// The rows of pages of `column` in row group `rg` whose min/max range holds one of the ids; `None` (all rows) when
@@ -423,7 +652,6 @@ struct SpanRows<'a> {
     dropped_events: &'a UInt32Array,
     dropped_links: &'a UInt32Array,
     span_dedicated: Vec<(&'a str, DedicatedView<'a>)>,
-    span_attrs: AttrListView<'a>,
     events: ListView<'a>,
     event_time: &'a UInt64Array,
     event_name: &'a StringArray,
@@ -472,7 +700,6 @@ impl<'a> SpanRows<'a> {
             dropped_events: typed(batch, DROPPED_EVENTS)?,
             dropped_links: typed(batch, DROPPED_LINKS)?,
             span_dedicated: dedicated_views(batch, &meta.dedicated.span)?,
-            span_attrs: AttrListView::new(column(batch, SPAN_ATTRS)?, SPAN_ATTRS)?,
             event_time: events.field(TIME, EVENTS)?,
             event_name: events.field(NAME, EVENTS)?,
             event_attrs: AttrListView::new(events_attrs.as_ref(), "events.attrs")?,
@@ -510,7 +737,6 @@ impl<'a> SpanRows<'a> {
     fn span(&self, row: usize) -> Result<Span, BlockError> {
         let mut attributes = Vec::new();
         push_dedicated(&self.span_dedicated, row, &mut attributes);
-        self.span_attrs.read_into(row, &mut attributes)?;
         let events = self
             .events
             .range(row)

@@ -161,6 +161,17 @@ pub struct RedSpan<'a> {
 }
 
 impl<'a> RedSpan<'a> {
+    pub(crate) fn of_view(service: Option<&'a str>, span: &super::span_view::SpanView<'a>) -> Self {
+        Self {
+            service,
+            name: span.name,
+            kind: span.kind,
+            error: span.status.is_some_and(|s| s.code == STATUS_ERROR),
+            start_unix_nano: span.start,
+            duration_nanos: span.end.saturating_sub(span.start),
+        }
+    }
+
     pub fn of(service: Option<&'a str>, span: &'a Span) -> Self {
         Self {
             service,
@@ -182,57 +193,81 @@ type Entry = (u32, u64, i32, u64);
 /// The latency "bucket" of durations in none (sorts first).
 const ZERO: i32 = i32::MIN;
 
-/// The summaries of a block's spans, one per width of [`SUMMARY_BUCKET_NANOS`], in that order. One sort of a
-/// flat entry per span, then runs: no allocation per cell.
-pub(crate) fn summarize(spans: &[BlockSpan]) -> Vec<RedSummary> {
-    let finest = SUMMARY_BUCKET_NANOS[0];
+/// Builds the summaries of a block's spans, fed one span at a time: a flat entry per span, then at the end one
+/// sort and runs (no allocation per cell).
+#[derive(Default)]
+pub(crate) struct Summarizer<'a> {
+    ids: HashMap<SeriesKey<'a>, u32>,
+    keys: Vec<SeriesKey<'a>>,
+    entries: Vec<Entry>,
+}
+
+impl<'a> Summarizer<'a> {
+    pub fn add(&mut self, span: RedSpan<'a>) {
+        let key = (span.service, span.name, span.kind, span.error);
+        let id = *self.ids.entry(key).or_insert_with(|| {
+            self.keys.push(key);
+            self.keys.len() as u32 - 1
+        });
+        let latency = bucket_of_nanos(span.duration_nanos).unwrap_or(ZERO);
+        self.entries.push((id, span.start_unix_nano / SUMMARY_BUCKET_NANOS[0], latency, span.duration_nanos));
+    }
+
+    /// The summaries, one per width of [`SUMMARY_BUCKET_NANOS`], in that order.
+    pub fn finish(self) -> Vec<RedSummary> {
+        let Self { keys, mut entries, .. } = self;
+        let finest = SUMMARY_BUCKET_NANOS[0];
+        // Series in key order: replace each id by its key's rank.
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+        order.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+        let mut rank = vec![0u32; keys.len()];
+        for (r, id) in order.iter().enumerate() {
+            rank[*id as usize] = r as u32;
+        }
+        for entry in &mut entries {
+            entry.0 = rank[entry.0 as usize];
+        }
+        entries.sort_unstable_by_key(|&(series, bucket, latency, _)| (series, bucket, latency));
+        let mut scratch = Vec::new();
+        SUMMARY_BUCKET_NANOS
+            .iter()
+            .map(|&width| {
+                let ratio = width / finest;
+                let series = entries
+                    .chunk_by(|a, b| a.0 == b.0)
+                    .map(|run| {
+                        let (service, name, kind, error) = keys[order[run[0].0 as usize] as usize];
+                        let cells = run
+                            .chunk_by(|a, b| a.1 / ratio == b.1 / ratio)
+                            .map(|cell| summarize_cell(cell, ratio, &mut scratch))
+                            .collect();
+                        RedSummarySeries {
+                            service: service.map(str::to_owned),
+                            name: name.to_owned(),
+                            kind,
+                            error,
+                            cells,
+                        }
+                    })
+                    .collect();
+                RedSummary { bucket_nanos: width, series }
+            })
+            .collect()
+    }
+}
+
+/// The summaries of decoded spans (tests compare them with what blocks store).
+pub fn summarize(spans: &[BlockSpan]) -> Vec<RedSummary> {
     let mut services: HashMap<*const ResourceOrigin, Option<&str>> = HashMap::new();
-    let mut ids: HashMap<SeriesKey<'_>, u32> = HashMap::new();
-    let mut keys: Vec<SeriesKey<'_>> = Vec::new();
-    let mut entries: Vec<Entry> = Vec::with_capacity(spans.len());
+    let mut summarizer = Summarizer::default();
     for s in spans {
         let resource = &s.origin.resource;
         let service = *services
             .entry(Arc::as_ptr(resource))
             .or_insert_with(|| clew_model::service_name(resource.resource.as_ref()));
-        let span = RedSpan::of(service, &s.span);
-        let id = *ids.entry((span.service, span.name, span.kind, span.error)).or_insert_with(|| {
-            keys.push((span.service, span.name, span.kind, span.error));
-            keys.len() as u32 - 1
-        });
-        let latency = bucket_of_nanos(span.duration_nanos).unwrap_or(ZERO);
-        entries.push((id, span.start_unix_nano / finest, latency, span.duration_nanos));
+        summarizer.add(RedSpan::of(service, &s.span));
     }
-    // Series in key order: replace each id by its key's rank.
-    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-    order.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
-    let mut rank = vec![0u32; keys.len()];
-    for (r, id) in order.iter().enumerate() {
-        rank[*id as usize] = r as u32;
-    }
-    for entry in &mut entries {
-        entry.0 = rank[entry.0 as usize];
-    }
-    entries.sort_unstable_by_key(|&(series, bucket, latency, _)| (series, bucket, latency));
-    let mut scratch = Vec::new();
-    SUMMARY_BUCKET_NANOS
-        .iter()
-        .map(|&width| {
-            let ratio = width / finest;
-            let series = entries
-                .chunk_by(|a, b| a.0 == b.0)
-                .map(|run| {
-                    let (service, name, kind, error) = keys[order[run[0].0 as usize] as usize];
-                    let cells = run
-                        .chunk_by(|a, b| a.1 / ratio == b.1 / ratio)
-                        .map(|cell| summarize_cell(cell, ratio, &mut scratch))
-                        .collect();
-                    RedSummarySeries { service: service.map(str::to_owned), name: name.to_owned(), kind, error, cells }
-                })
-                .collect();
-            RedSummary { bucket_nanos: width, series }
-        })
-        .collect()
+    summarizer.finish()
 }
 
 /// The cell of a run of entries of one series and time bucket (finest buckets `ratio` at a time).
@@ -310,17 +345,21 @@ pub(crate) async fn write_summaries(
     store: &dyn ObjectStore,
     tenant: &str,
     block_id: &str,
-    spans: &[BlockSpan],
+    summaries: Vec<RedSummary>,
+    span_count: usize,
 ) -> Result<Vec<u64>, BlockError> {
     let mut widths = Vec::new();
-    let summaries = summarize(spans);
     let coarsest = summaries.len() - 1;
     for (i, summary) in summaries.iter().enumerate() {
         let cells: usize = summary.series.iter().map(|s| s.cells.len()).sum();
+        // A cell takes at least a few bytes: past this many, a summary that hardly aggregates is large anyway.
+        if i < coarsest && cells * MIN_SPANS_PER_CELL > span_count && cells * 4 > SMALL_SUMMARY_BYTES {
+            continue;
+        }
         let bytes = encode(summary);
         // A finer summary that hardly aggregates (spans spread thinly over time) costs about as much as the spans
         // it stands for: RED scans such a block for fine steps instead. The coarsest is always written.
-        if i < coarsest && cells * MIN_SPANS_PER_CELL > spans.len() && bytes.len() > SMALL_SUMMARY_BYTES {
+        if i < coarsest && cells * MIN_SPANS_PER_CELL > span_count && bytes.len() > SMALL_SUMMARY_BYTES {
             continue;
         }
         let path = super::block_path(tenant, block_id, &summary_file(summary.bucket_nanos));

@@ -1,33 +1,49 @@
-//! Search over blocks: blocks and row groups are pruned with `meta.json`, then only the columns the filter
-//! needs are read from `spans.parquet`; summaries of matched traces come from `traces.parquet`.
+//! Search over blocks, one block and some of its row groups at a time (row groups are slices of the block's
+//! traces by start time, so the newest can be searched first).
+//!
+//! A scan finds the rows that match in three steps, each reading as little as it can: conditions on an attribute
+//! that only a span's own entries in `attrs.parquet` can satisfy are judged on that key's entries alone (a
+//! key's run, whatever its frequency), which gives the candidate rows; the other conditions are judged on the
+//! columns of `spans.parquet` they need, at the candidate rows only (small pages let the reader skip the rest);
+//! matches are then counted per trace from the row ranges `traces.parquet` gives.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
-use arrow_array::{
-    Array, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
-};
+use arrow_array::{Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use clew_model::TraceId;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, ArrowReaderOptions, RowFilter};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::parquet_to_arrow_schema;
-use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
+use parquet::arrow::push_decoder::{ParquetPushDecoderBuilder, RowGroupSelection};
 use parquet::file::metadata::ParquetMetaData;
 
-use super::{AttrOp, AttrScope, IdMap, IdSet, Literal, SearchRequest, SpanFilter, TraceAcc, Traces};
-use crate::block::attrs::{AttrListView, DedicatedView, Scalar, corrupt, downcast};
-use crate::block::read::{cached_metadata, decode};
-use crate::block::{BlockError, SPANS_FILE, TRACES_FILE, schema};
-use crate::block::{BlockMeta, RowGroupMeta};
+use super::{AttrOp, AttrScope, Literal, SearchRequest, SpanFilter, TraceAcc};
+use crate::block::BlockMeta;
+use crate::block::attrs::{AttrListView, DedicatedView, Scalar, StrValues, ValueFields, corrupt, downcast};
+use crate::block::read::{cached_metadata, cached_metadata_with_index, decode, exact_rows};
+use crate::block::{ATTRS_FILE, BlockError, SPANS_FILE, TRACES_FILE, schema};
 
 const BATCH_ROWS: usize = 8 * 1024;
 
-/// Whether a row group may hold a span matching the filter, judged from its summary.
-fn row_group_may_match(rg: &RowGroupMeta, request: &SearchRequest) -> bool {
+/// A trace part found in a row group: where it is, its start in this block, and how many of its spans match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hit {
+    pub group: u32,
+    /// Its row in the row group of `traces.parquet`.
+    pub ordinal: u32,
+    pub trace_id: TraceId,
+    pub start: u64,
+    pub matched: u64,
+}
+
+/// Whether a row group may hold a span matching the filter, judged from `meta.json`.
+pub(super) fn group_may_match(meta: &BlockMeta, group: usize, request: &SearchRequest) -> bool {
+    let rg = &meta.row_groups[group];
     let filter = &request.filter;
     let lacks = |list: &Option<Vec<String>>, value: &str| list.as_ref().is_some_and(|l| !l.iter().any(|v| v == value));
     if filter.service.as_deref().is_some_and(|s| lacks(&rg.services, s)) {
@@ -37,7 +53,8 @@ fn row_group_may_match(rg: &RowGroupMeta, request: &SearchRequest) -> bool {
         return false;
     }
     for (c, scope) in filter.all_attrs() {
-        let on_span = scope != Some(AttrScope::Resource) && !lacks(&rg.span_attribute_keys, &c.key);
+        let on_span = scope != Some(AttrScope::Resource)
+            && (meta.dedicated.span.iter().any(|d| d.key == c.key) || meta.attr_entries(group, &c.key).is_some());
         let on_resource =
             scope != Some(AttrScope::Span) && (c.key == "service.name" || !lacks(&rg.resource_attribute_keys, &c.key));
         if !on_span && !on_resource {
@@ -49,75 +66,358 @@ fn row_group_may_match(rg: &RowGroupMeta, request: &SearchRequest) -> bool {
     {
         return false;
     }
-    // A trace starts no later than any of its spans: a row group ending before the bound holds only parts of
-    // traces that start before it.
-    request.start_min_unix_nano.is_none_or(|min| rg.max_end_unix_nano >= min)
+    // A part that starts before the bound belongs to a trace that does too.
+    request.start_min_unix_nano.is_none_or(|min| rg.max_trace_start_unix_nano >= min)
 }
 
-/// Where an attribute's values are in `spans.parquet`.
-enum Source {
-    Dedicated(String),
-    Generic,
-    ServiceName,
+/// The traces of some row groups of a block: id, start and the row range of each in its row group.
+struct TraceTable {
+    ids: Vec<TraceId>,
+    starts: Vec<u64>,
+    /// Row of each trace's first span in the row group, and the row count at the end.
+    first_rows: Vec<u32>,
 }
 
-struct KeySources {
-    key: String,
-    span: Source,
-    resource: Source,
-}
-
-fn key_sources(meta: &BlockMeta, filter: &SpanFilter) -> Vec<KeySources> {
-    let mut out: Vec<KeySources> = Vec::new();
-    for (c, _) in filter.all_attrs() {
-        if out.iter().any(|k| k.key == c.key) {
-            continue;
+async fn trace_tables(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+) -> Result<Vec<TraceTable>, BlockError> {
+    let path = meta.path(TRACES_FILE);
+    let metadata = cached_metadata(store, &path, &meta.traces_file).await?;
+    check_groups(meta, &metadata, "traces.parquet")?;
+    let columns = [schema::TRACE_ID, schema::START, schema::SPAN_COUNT];
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::columns(metadata.file_metadata().schema_descr(), columns))
+        .with_row_groups(groups.to_vec())
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut tables: Vec<TraceTable> = groups
+        .iter()
+        .map(|&g| {
+            let n = meta.row_groups[g].traces as usize;
+            TraceTable { ids: Vec::with_capacity(n), starts: Vec::with_capacity(n), first_rows: vec![0] }
+        })
+        .collect();
+    let mut current = 0;
+    decode(store, &path, decoder, |batch| {
+        let ids = column_of(&batch, schema::TRACE_ID)?.as_fixed_size_binary();
+        let starts: &UInt64Array = typed(&batch, schema::START)?;
+        let spans: &UInt32Array = typed(&batch, schema::SPAN_COUNT)?;
+        for row in 0..batch.num_rows() {
+            while tables.get(current).is_some_and(|t| t.ids.len() as u64 >= meta.row_groups[groups[current]].traces) {
+                current += 1;
+            }
+            let table = tables.get_mut(current).ok_or_else(|| corrupt("traces.parquet has more traces".into()))?;
+            table.ids.push(TraceId::from_slice(ids.value(row)).ok_or_else(|| corrupt("a trace id".into()))?);
+            table.starts.push(starts.value(row));
+            let last = *table.first_rows.last().expect("starts at 0");
+            table.first_rows.push(last + spans.value(row));
         }
-        let dedicated = |columns: &[crate::block::DedicatedColumn]| {
-            columns.iter().find(|d| d.key == c.key).map_or(Source::Generic, |d| Source::Dedicated(d.column.clone()))
+        Ok(())
+    })
+    .await?;
+    for (table, &g) in tables.iter().zip(groups) {
+        if table.first_rows.last().copied() != Some(meta.row_groups[g].rows as u32) {
+            return Err(corrupt(format!("traces.parquet row group {g} does not count the spans meta.json does")));
+        }
+    }
+    Ok(tables)
+}
+
+fn check_groups(meta: &BlockMeta, metadata: &ParquetMetaData, file: &str) -> Result<(), BlockError> {
+    if metadata.num_row_groups() != meta.row_groups.len() {
+        return Err(corrupt(format!(
+            "{file} has {} row groups, meta.json lists {}",
+            metadata.num_row_groups(),
+            meta.row_groups.len()
+        )));
+    }
+    Ok(())
+}
+
+fn column_of<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, BlockError> {
+    batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| corrupt(format!("no column {name}")))
+}
+
+fn typed<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, BlockError> {
+    downcast(column_of(batch, name)?, name)
+}
+
+/// Scans row groups `groups` (ascending) of a block: every trace part with at least one matching span, with
+/// its count of them. Without span conditions every part matches, with all its spans.
+pub(super) async fn scan(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+    filter: &SpanFilter,
+) -> Result<Vec<Hit>, BlockError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tables = trace_tables(store, meta, groups).await?;
+    if filter.is_empty() {
+        let mut hits = Vec::new();
+        for (table, &g) in tables.iter().zip(groups) {
+            for (i, id) in table.ids.iter().enumerate() {
+                let matched = (table.first_rows[i + 1] - table.first_rows[i]) as u64;
+                hits.push(Hit { group: g as u32, ordinal: i as u32, trace_id: *id, start: table.starts[i], matched });
+            }
+        }
+        return Ok(hits);
+    }
+
+    // 1. Candidate rows from the conditions only a span's own attribute entries can meet.
+    let mut candidates: Vec<Option<Vec<u32>>> = vec![None; groups.len()];
+    let mut per_row: Vec<(usize, bool)> = Vec::new();
+    let conditions: Vec<_> = filter.all_attrs().collect();
+    for (i, (c, scope)) in conditions.iter().enumerate() {
+        let dedicated = meta.dedicated.span.iter().any(|d| d.key == c.key);
+        let resource_possible = |g: usize| {
+            let rg = &meta.row_groups[g];
+            c.key == "service.name"
+                || meta.dedicated.resource.iter().any(|d| d.key == c.key)
+                || rg.resource_attribute_keys.as_ref().is_none_or(|keys| keys.contains(&c.key))
         };
-        let resource = if c.key == "service.name" { Source::ServiceName } else { dedicated(&meta.dedicated.resource) };
-        out.push(KeySources { key: c.key.clone(), span: dedicated(&meta.dedicated.span), resource });
+        let sparse: Vec<bool> = groups
+            .iter()
+            .map(|&g| {
+                !dedicated
+                    && *scope != Some(AttrScope::Resource)
+                    && (*scope == Some(AttrScope::Span) || !resource_possible(g))
+            })
+            .collect();
+        if sparse.iter().any(|s| *s) {
+            let wanted: Vec<usize> = groups.iter().zip(&sparse).filter(|(_, s)| **s).map(|(&g, _)| g).collect();
+            let rows = attribute_rows(store, meta, &wanted, c, filter.non_scalars_match).await?;
+            for ((slot, &g), is_sparse) in candidates.iter_mut().zip(groups).zip(&sparse) {
+                if !*is_sparse {
+                    continue;
+                }
+                let found = rows.get(&g).cloned().unwrap_or_default();
+                *slot = Some(match slot.take() {
+                    None => found,
+                    Some(previous) => intersect(&previous, &found),
+                });
+            }
+        }
+        // Groups where it is not sparse judge it per row.
+        if sparse.iter().any(|s| !*s) {
+            per_row.push((i, true));
+        }
+    }
+    let fixed = filter.service.is_some()
+        || filter.name.is_some()
+        || filter.kind.is_some()
+        || filter.status.is_some()
+        || filter.min_duration_nanos.is_some()
+        || filter.max_duration_nanos.is_some();
+    let active: Vec<usize> =
+        (0..groups.len()).filter(|&i| candidates[i].as_ref().is_none_or(|c| !c.is_empty())).collect();
+
+    // 2. The other conditions, per row, on the columns they need.
+    let matched_rows: Vec<Vec<u32>> = if !fixed && per_row.is_empty() {
+        candidates.into_iter().map(|c| c.unwrap_or_default()).collect()
+    } else if active.is_empty() {
+        vec![Vec::new(); groups.len()]
+    } else {
+        let judged: Vec<usize> = active.iter().map(|&i| groups[i]).collect();
+        let judged_candidates: Vec<Option<Vec<u32>>> = active.iter().map(|&i| candidates[i].clone()).collect();
+        let per_row_conditions: Vec<usize> = per_row.iter().map(|(i, _)| *i).collect();
+        let rows = judge_rows(store, meta, &judged, &judged_candidates, filter, &per_row_conditions).await?;
+        let mut out = vec![Vec::new(); groups.len()];
+        for (&i, rows) in active.iter().zip(rows) {
+            out[i] = rows;
+        }
+        out
+    };
+
+    // 3. Matches counted per trace (rows ascending; each trace's rows are a range).
+    let mut hits = Vec::new();
+    for ((table, rows), &g) in tables.iter().zip(&matched_rows).zip(groups) {
+        let mut trace = 0usize;
+        for &row in rows {
+            while table.first_rows.get(trace + 1).is_some_and(|&end| end <= row) {
+                trace += 1;
+            }
+            match hits.last_mut() {
+                Some(Hit { group, ordinal, matched, .. }) if *group == g as u32 && *ordinal == trace as u32 => {
+                    *matched += 1
+                }
+                _ => hits.push(Hit {
+                    group: g as u32,
+                    ordinal: trace as u32,
+                    trace_id: table.ids[trace],
+                    start: table.starts[trace],
+                    matched: 1,
+                }),
+            }
+        }
+    }
+    Ok(hits)
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
     }
     out
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, BlockError> {
-    let array = batch.column_by_name(name).ok_or_else(|| corrupt(format!("spans.parquet lacks the column {name}")))?;
-    downcast(array.as_ref(), name)
+/// Reads the entries of one key in `attrs.parquet` for some row groups: per row group, the rows (relative to
+/// it) of the first entry of the key on each span, with a view of the values read.
+struct KeyEntries {
+    /// (group, rows relative to the group, batch index, index in batch), in entry order.
+    rows: Vec<(usize, u32, usize, usize)>,
+    batches: Vec<RecordBatch>,
 }
 
-/// Columns of `spans.parquet` the filter reads, besides the trace id.
-fn wanted_columns<'a>(filter: &SpanFilter, sources: &'a [KeySources]) -> HashSet<&'a str> {
-    let mut wanted: HashSet<&str> = [schema::TRACE_ID].into();
-    let mut want = |needed: bool, column: &'static str| {
-        if needed {
-            wanted.insert(column);
+async fn key_entries(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+    key: &str,
+    value_fields: &HashSet<&str>,
+) -> Result<KeyEntries, BlockError> {
+    let mut out = KeyEntries { rows: Vec::new(), batches: Vec::new() };
+    let Some(file) = &meta.attrs_file else { return Ok(out) };
+    let ranges: Vec<(usize, usize, std::ops::Range<usize>)> = groups
+        .iter()
+        .filter_map(|&g| {
+            let attrs_group = meta.row_groups[g].attrs_row_group? as usize;
+            Some((g, attrs_group, meta.attr_entries(g, key)?))
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Ok(out);
+    }
+    let path = meta.path(ATTRS_FILE);
+    let metadata = cached_metadata_with_index(store, &path, file).await?;
+    let descr = metadata.file_metadata().schema_descr_ptr();
+    let leaves = (0..descr.num_columns()).filter(|&i| {
+        let column = descr.column(i);
+        let name = column.path().parts()[0].as_str();
+        name == schema::ROW_DELTA || name == schema::TYPE || value_fields.contains(name)
+    });
+    let selections = ranges
+        .iter()
+        .map(|(_, attrs_group, range)| {
+            let total = metadata.row_group(*attrs_group).num_rows() as usize;
+            let mut selectors = vec![RowSelector::skip(range.start), RowSelector::select(range.len())];
+            if total > range.end {
+                selectors.push(RowSelector::skip(total - range.end));
+            }
+            RowGroupSelection::new(*attrs_group, Some(RowSelection::from(selectors)))
+        })
+        .collect();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder_with_options(
+        Arc::clone(&metadata),
+        dictionary_strings(&metadata, &[schema::STR])?,
+    )?
+    .with_projection(ProjectionMask::leaves(&descr, leaves))
+    .with_row_group_selections(selections)
+    .with_batch_size(64 * 1024)
+    .build()?;
+    // Entries come in selection order: each range's rows in turn, the row going up along the run.
+    let mut range = 0usize;
+    let mut left = ranges[0].2.len();
+    let mut row = 0u64;
+    let mut previous: Option<u64> = None;
+    decode(store, &path, decoder, |batch| {
+        let deltas: &UInt32Array = typed(&batch, schema::ROW_DELTA)?;
+        let index = out.batches.len();
+        for (i, &delta) in deltas.values().iter().enumerate() {
+            while left == 0 {
+                range += 1;
+                let (_, _, r) = ranges.get(range).ok_or_else(|| corrupt("more entries than selected".into()))?;
+                (left, row, previous) = (r.len(), 0, None);
+            }
+            left -= 1;
+            row += delta as u64;
+            // A span with the key twice is judged by its first entry, as a lookup finds it.
+            if previous == Some(row) {
+                continue;
+            }
+            previous = Some(row);
+            let g = ranges[range].0;
+            let relative = row
+                .checked_sub(meta.row_groups[g].first_row)
+                .filter(|r| *r < meta.row_groups[g].rows)
+                .ok_or_else(|| corrupt("an attribute of a row outside its row group".into()))?;
+            out.rows.push((g, relative as u32, index, i));
         }
-    };
-    // (An attribute condition on `service.name` adds the column below, as its resource source.)
-    want(filter.service.is_some(), schema::SERVICE_NAME);
-    want(filter.name.is_some(), schema::NAME);
-    want(filter.kind.is_some(), schema::KIND);
-    want(filter.status.is_some(), schema::STATUS_CODE);
-    want(filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some(), schema::DURATION);
-    for s in sources {
-        for source in [&s.span, &s.resource] {
-            wanted.insert(match source {
-                Source::Dedicated(column) => column.as_str(),
-                Source::ServiceName => schema::SERVICE_NAME,
-                Source::Generic if std::ptr::eq(source, &s.span) => schema::SPAN_ATTRS,
-                Source::Generic => schema::RESOURCE_ATTRS,
-            });
+        out.batches.push(batch);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The rows (per row group, relative to it, ascending) whose span's own value of the condition's key meets it.
+async fn attribute_rows(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+    condition: &super::AttrCondition,
+    non_scalars_match: bool,
+) -> Result<HashMap<usize, Vec<u32>>, BlockError> {
+    let fields = value_fields(std::iter::once(condition));
+    let entries = key_entries(store, meta, groups, &condition.key, &fields).await?;
+    let views: Vec<ValueFields<'_>> = entries.batches.iter().map(ValueFields::of_batch).collect::<Result<_, _>>()?;
+    // Strings read as dictionaries: the condition is judged once per distinct value of each batch.
+    let mut dictionaries: Vec<Option<(&Int32Array, Vec<bool>)>> = Vec::with_capacity(entries.batches.len());
+    for batch in &entries.batches {
+        dictionaries.push(match batch.column_by_name(schema::STR) {
+            Some(strs) => match StrValues::of(strs.as_ref(), schema::STR)? {
+                StrValues::Dictionary { keys, values } => {
+                    Some((keys, values.iter().map(|v| v.is_some_and(|v| condition.accepts(Scalar::Str(v)))).collect()))
+                }
+                StrValues::Plain(_) => None,
+            },
+            None => None,
+        });
+    }
+    let mut out: HashMap<usize, Vec<u32>> = HashMap::new();
+    for &(g, row, b, i) in &entries.rows {
+        let accepted = match (views[b].scalar(i), &dictionaries[b]) {
+            (Some(Scalar::Str(_)), Some((keys, judged))) => judged[keys.value(i) as usize],
+            (Some(value), _) => condition.accepts(value) || (non_scalars_match && value == Scalar::Other),
+            (None, _) => false,
+        };
+        if accepted {
+            out.entry(g).or_default().push(row);
         }
     }
-    wanted
+    Ok(out)
 }
 
-/// Reader options that read the service and span name columns and the keys and string values of the generic
-/// attribute lists as dictionaries (they are dictionary encoded in the file): a condition on them is then judged
-/// once per distinct value, and nothing is copied per row.
-fn dictionary_strings(metadata: &ParquetMetaData) -> Result<ArrowReaderOptions, BlockError> {
+/// The value fields of the generic attribute layout the conditions compare with (a string condition never
+/// holds on a number, and so on); arrays and maps are told apart by the type code alone.
+fn value_fields<'a>(conditions: impl Iterator<Item = &'a super::AttrCondition>) -> HashSet<&'static str> {
+    let mut fields = HashSet::new();
+    for condition in conditions {
+        match (&condition.op, &condition.value) {
+            (AttrOp::Match(_) | AttrOp::NotMatch(_), _) | (_, Literal::Str(_)) => fields.insert(schema::STR),
+            (_, Literal::Int(_) | Literal::Float(_)) => fields.insert(schema::INT) | fields.insert(schema::DOUBLE),
+            (_, Literal::Bool(_)) => fields.insert(schema::BOOL),
+        };
+    }
+    fields
+}
+
+/// Reader options that read the named string columns (top level, or the keys and string values of the
+/// attribute lists) as dictionaries: a condition on them is judged once per distinct value, nothing is copied
+/// per row.
+fn dictionary_strings(metadata: &ParquetMetaData, columns: &[&str]) -> Result<ArrowReaderOptions, BlockError> {
     fn dictionary(field: &Field) -> Field {
         let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         field.clone().with_data_type(ty)
@@ -128,8 +428,8 @@ fn dictionary_strings(metadata: &ParquetMetaData) -> Result<ArrowReaderOptions, 
         .fields()
         .iter()
         .map(|f| match (f.name().as_str(), f.data_type()) {
-            (schema::SERVICE_NAME | schema::NAME, DataType::Utf8) => dictionary(f),
-            (schema::SPAN_ATTRS | schema::RESOURCE_ATTRS, DataType::List(element)) => match element.data_type() {
+            (name, DataType::Utf8) if columns.contains(&name) => dictionary(f),
+            (schema::RESOURCE_ATTRS, DataType::List(element)) => match element.data_type() {
                 DataType::Struct(members) => {
                     let members: Vec<Field> = members
                         .iter()
@@ -149,213 +449,192 @@ fn dictionary_strings(metadata: &ParquetMetaData) -> Result<ArrowReaderOptions, 
     Ok(ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))))
 }
 
-/// The value fields of the generic attribute lists the filter's conditions compare with (a string condition
-/// never holds on a number, and so on); arrays and maps are told apart by the type code alone.
-fn value_fields(filter: &SpanFilter) -> HashSet<&'static str> {
-    let mut fields = HashSet::new();
-    for (condition, _) in filter.all_attrs() {
-        match (&condition.op, &condition.value) {
-            (AttrOp::Match(_) | AttrOp::NotMatch(_), _) | (_, Literal::Str(_)) => fields.insert(schema::STR),
-            (_, Literal::Int(_) | Literal::Float(_)) => fields.insert(schema::INT) | fields.insert(schema::DOUBLE),
-            (_, Literal::Bool(_)) => fields.insert(schema::BOOL),
-        };
-    }
-    fields
-}
-
-/// The leaves of the wanted columns; of the generic attribute lists, the key, the type code and the value fields
-/// the conditions compare with.
-fn projected_leaves(metadata: &ParquetMetaData, wanted: &HashSet<&str>, values: &HashSet<&str>) -> ProjectionMask {
-    let descr = metadata.file_metadata().schema_descr();
-    let leaves = (0..descr.num_columns()).filter(|&i| {
-        let column = descr.column(i);
-        let parts = column.path().parts();
-        let root = parts[0].as_str();
-        if !wanted.contains(root) {
-            return false;
-        }
-        if root != schema::SPAN_ATTRS && root != schema::RESOURCE_ATTRS {
-            return true;
-        }
-        let leaf = parts.last().map(String::as_str).unwrap_or_default();
-        leaf == schema::KEY || leaf == schema::TYPE || values.contains(leaf)
-    });
-    ProjectionMask::leaves(descr, leaves)
-}
-
-/// A row filter keeping the rows of the filter's service and span name, when it names either.
-fn service_and_name_predicate(
-    metadata: &ParquetMetaData,
-    filter: &SpanFilter,
-) -> Option<Box<dyn parquet::arrow::arrow_reader::ArrowPredicate>> {
-    let conditions: Vec<(&'static str, String)> =
-        [(schema::SERVICE_NAME, &filter.service), (schema::NAME, &filter.name)]
-            .into_iter()
-            .filter_map(|(column, value)| value.clone().map(|v| (column, v)))
-            .collect();
-    if conditions.is_empty() {
-        return None;
-    }
-    let descr = metadata.file_metadata().schema_descr();
-    let roots = (0..descr.root_schema().get_fields().len())
-        .filter(|&i| conditions.iter().any(|(column, _)| descr.root_schema().get_fields()[i].name() == *column));
-    let mask = ProjectionMask::roots(descr, roots);
-    Some(Box::new(ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-        let mut keep = vec![true; batch.num_rows()];
-        for (column, value) in &conditions {
-            let strings = Strings::of(&batch, column).map_err(|e| arrow_schema::ArrowError::ExternalError(e.into()))?;
-            if let Some(rows) = strings.equal_rows(Some(value)) {
-                keep.iter_mut().zip(rows).for_each(|(k, r)| *k &= r);
-            }
-        }
-        Ok(BooleanArray::from(keep))
-    })))
-}
-
 /// A string column of a batch, read as a dictionary when the reader gave one.
 enum Strings<'a> {
-    Dictionary { keys: &'a Int32Array, values: &'a StringArray },
+    Dictionary { keys: &'a Int32Array, accepted: Vec<bool> },
     Plain(&'a StringArray),
 }
 
 impl<'a> Strings<'a> {
-    fn of(batch: &'a RecordBatch, name: &str) -> Result<Self, BlockError> {
-        let array =
-            batch.column_by_name(name).ok_or_else(|| corrupt(format!("spans.parquet lacks the column {name}")))?;
+    /// The column, with the dictionary values equal to `wanted` found once.
+    fn of(batch: &'a RecordBatch, name: &str, wanted: &str) -> Result<Self, BlockError> {
+        let array = column_of(batch, name)?;
         Ok(match array.as_dictionary_opt::<Int32Type>() {
             Some(dictionary) => {
-                Self::Dictionary { keys: dictionary.keys(), values: downcast(dictionary.values().as_ref(), name)? }
+                let values: &StringArray = downcast(dictionary.values().as_ref(), name)?;
+                Self::Dictionary {
+                    keys: dictionary.keys(),
+                    accepted: values.iter().map(|v| v == Some(wanted)).collect(),
+                }
             }
-            None => Self::Plain(downcast(array.as_ref(), name)?),
+            None => Self::Plain(downcast(array, name)?),
         })
     }
 
-    fn get(&self, row: usize) -> Option<&'a str> {
+    fn equals(&self, row: usize, wanted: &str) -> bool {
         match self {
-            Self::Dictionary { keys, values } => keys.is_valid(row).then(|| values.value(keys.value(row) as usize)),
-            Self::Plain(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::Dictionary { keys, accepted } => keys.is_valid(row) && accepted[keys.value(row) as usize],
+            Self::Plain(a) => a.is_valid(row) && a.value(row) == wanted,
         }
-    }
-
-    /// Which rows hold `value` (`None`: every row may): for a dictionary, one comparison per distinct value.
-    fn equal_rows(&self, value: Option<&str>) -> Option<Vec<bool>> {
-        let value = value?;
-        Some(match self {
-            Self::Dictionary { keys, values } => {
-                let accepted: Vec<bool> = values.iter().map(|v| v == Some(value)).collect();
-                (0..keys.len()).map(|row| keys.is_valid(row) && accepted[keys.value(row) as usize]).collect()
-            }
-            Self::Plain(a) => (0..a.len()).map(|row| a.is_valid(row) && a.value(row) == value).collect(),
-        })
     }
 }
 
-/// Scans one block for matching spans and adds their counts to `matched`.
-pub(super) async fn scan(
+/// The rows (relative to each row group, ascending) of row groups `groups` that meet the filter's conditions on
+/// the span's own columns and the attribute conditions `conditions` (indexes into `filter.all_attrs()`), judged
+/// only at the candidate rows of each group (`None`: every row).
+async fn judge_rows(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
-    request: &SearchRequest,
-    matched: &mut IdMap<u64>,
-) -> Result<(), BlockError> {
-    if meta.span_count == 0 || request.start_min_unix_nano.is_some_and(|min| meta.max_end_unix_nano < min) {
-        return Ok(());
-    }
-    let row_groups: Vec<usize> =
-        meta.row_groups.iter().enumerate().filter(|(_, rg)| row_group_may_match(rg, request)).map(|(i, _)| i).collect();
-    if row_groups.is_empty() {
-        return Ok(());
-    }
-    let path = meta.path(SPANS_FILE);
-    let metadata = cached_metadata(store, &path, &meta.spans_file).await?;
-    if metadata.num_row_groups() != meta.row_groups.len() {
-        return Err(corrupt(format!(
-            "spans.parquet has {} row groups, meta.json lists {}",
-            metadata.num_row_groups(),
-            meta.row_groups.len()
-        )));
-    }
-    let filter = &request.filter;
-    let sources = key_sources(meta, filter);
-    let wanted = wanted_columns(filter, &sources);
-    let projection = projected_leaves(&metadata, &wanted, &value_fields(filter));
-    let options = dictionary_strings(&metadata)?;
-    let mut builder = ParquetPushDecoderBuilder::try_new_decoder_with_options(metadata.clone(), options)?
-        .with_projection(projection)
-        .with_row_groups(row_groups)
-        .with_batch_size(BATCH_ROWS);
-    if !sources.is_empty()
-        && let Some(predicate) = service_and_name_predicate(&metadata, filter)
-    {
-        // Attribute lists are the costly columns: decode them only for rows of the wanted service and name.
-        builder = builder.with_row_filter(RowFilter::new(vec![predicate]));
-    }
-    let decoder = builder.build()?;
-    let ints = |batch: &RecordBatch, name: &str, needed: bool| -> Result<Option<Int32Array>, BlockError> {
-        Ok(if needed { Some(column::<Int32Array>(batch, name)?.clone()) } else { None })
-    };
-    // Rows come sorted by trace id: a trace's matches are counted in one run, then added once.
-    let mut run: Option<(TraceId, u64)> = None;
-    let mut flush = |run: &mut Option<(TraceId, u64)>| {
-        if let Some((id, hits)) = run.take() {
-            *matched.entry(id).or_default() += hits;
+    groups: &[usize],
+    candidates: &[Option<Vec<u32>>],
+    filter: &SpanFilter,
+    conditions: &[usize],
+) -> Result<Vec<Vec<u32>>, BlockError> {
+    let all: Vec<_> = filter.all_attrs().collect();
+    let judged: Vec<(&super::AttrCondition, Option<AttrScope>)> = conditions.iter().map(|&i| all[i]).collect();
+    // Where each judged key's values are.
+    let mut keys: Vec<&str> = judged.iter().map(|(c, _)| c.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut wanted: HashSet<String> = [schema::TRACE_ID.to_owned()].into();
+    let mut want = |needed: bool, column: &str| {
+        if needed {
+            wanted.insert(column.to_owned());
         }
     };
-    decode(store, &path, decoder, |batch| {
-        let trace_id = column::<arrow_array::FixedSizeBinaryArray>(&batch, schema::TRACE_ID)?;
-        let service = match batch.column_by_name(schema::SERVICE_NAME) {
-            Some(_) => Some(Strings::of(&batch, schema::SERVICE_NAME)?),
-            None => None,
-        };
-        let service_rows = service.as_ref().and_then(|s| s.equal_rows(filter.service.as_deref()));
-        let name_rows = match filter.name.as_deref() {
-            Some(wanted) => Strings::of(&batch, schema::NAME)?.equal_rows(Some(wanted)),
-            None => None,
-        };
-        let kind = ints(&batch, schema::KIND, filter.kind.is_some())?;
-        let status = ints(&batch, schema::STATUS_CODE, filter.status.is_some())?;
-        let duration = match filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some() {
-            true => Some(column::<Int64Array>(&batch, schema::DURATION)?),
-            false => None,
-        };
-        let view = |source: &Source, generic: &str| -> Result<Option<Lookup<'_>>, BlockError> {
-            Ok(Some(match source {
-                Source::Dedicated(c) => {
-                    let ty = meta
-                        .dedicated
-                        .span
-                        .iter()
-                        .chain(&meta.dedicated.resource)
-                        .find(|d| &d.column == c)
-                        .map(|d| d.ty)
-                        .ok_or_else(|| corrupt(format!("no dedicated column {c}")))?;
-                    let array = batch.column_by_name(c).ok_or_else(|| corrupt(format!("no column {c}")))?;
-                    Lookup::Dedicated(DedicatedView::new(array.as_ref(), ty, c)?)
-                }
-                Source::ServiceName => Lookup::Service,
-                Source::Generic => match batch.column_by_name(generic) {
-                    Some(array) => Lookup::Generic(AttrListView::new(array.as_ref(), generic)?),
-                    None => return Ok(None),
-                },
-            }))
-        };
-        let mut lookups = Vec::with_capacity(sources.len());
-        for s in &sources {
-            lookups.push((
-                s.key.as_str(),
-                view(&s.span, schema::SPAN_ATTRS)?,
-                view(&s.resource, schema::RESOURCE_ATTRS)?,
-            ));
-        }
-        let value = |column: &Option<Int32Array>, row: usize| {
-            column.as_ref().map_or(0, |c| if c.is_valid(row) { c.value(row) } else { 0 })
-        };
-        for row in 0..batch.num_rows() {
-            if service_rows.as_ref().is_some_and(|rows| !rows[row]) || name_rows.as_ref().is_some_and(|rows| !rows[row])
-            {
-                continue;
+    want(filter.service.is_some(), schema::SERVICE_NAME);
+    want(filter.name.is_some(), schema::NAME);
+    want(filter.kind.is_some(), schema::KIND);
+    want(filter.status.is_some(), schema::STATUS_CODE);
+    want(filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some(), schema::DURATION);
+    let mut generic_keys = Vec::new();
+    for (c, scope) in &judged {
+        if *scope != Some(AttrScope::Resource) {
+            if let Some(d) = meta.dedicated.span.iter().find(|d| d.key == c.key) {
+                want(true, &d.column);
             }
-            if filter.kind.is_some_and(|k| k != value(&kind, row))
-                || filter.status.is_some_and(|s| s != value(&status, row))
+            generic_keys.push(c.key.as_str());
+        }
+        if *scope != Some(AttrScope::Span) {
+            if c.key == "service.name" {
+                want(true, schema::SERVICE_NAME);
+            } else if let Some(d) = meta.dedicated.resource.iter().find(|d| d.key == c.key) {
+                want(true, &d.column);
+            } else {
+                want(true, schema::RESOURCE_ATTRS);
+            }
+        }
+    }
+    generic_keys.sort_unstable();
+    generic_keys.dedup();
+    // The span's own generic values of the judged keys, by (key, group, row).
+    let fields = value_fields(judged.iter().map(|(c, _)| *c));
+    let mut generic: Vec<(&str, KeyEntries)> = Vec::new();
+    for key in generic_keys {
+        generic.push((key, key_entries(store, meta, groups, key, &fields).await?));
+    }
+    let generic_views: Vec<Vec<ValueFields<'_>>> = generic
+        .iter()
+        .map(|(_, e)| e.batches.iter().map(ValueFields::of_batch).collect::<Result<_, _>>())
+        .collect::<Result<_, _>>()?;
+    let generic_index: Vec<HashMap<(usize, u32), (usize, usize)>> =
+        generic.iter().map(|(_, e)| e.rows.iter().map(|&(g, row, b, i)| ((g, row), (b, i))).collect()).collect();
+
+    let path = meta.path(SPANS_FILE);
+    let metadata = cached_metadata_with_index(store, &path, &meta.spans_file).await?;
+    check_groups(meta, &metadata, "spans.parquet")?;
+    let descr = metadata.file_metadata().schema_descr_ptr();
+    let leaves = (0..descr.num_columns()).filter(|&i| {
+        let column = descr.column(i);
+        let parts = column.path().parts();
+        if !wanted.contains(&parts[0]) {
+            return false;
+        }
+        if parts[0] != schema::RESOURCE_ATTRS {
+            return true;
+        }
+        let leaf = parts.last().map(String::as_str).unwrap_or_default();
+        leaf == schema::KEY || leaf == schema::TYPE || fields.contains(leaf)
+    });
+    let selections = groups
+        .iter()
+        .zip(candidates)
+        .map(|(&g, rows)| {
+            RowGroupSelection::new(
+                g,
+                rows.as_ref().map(|rows| {
+                    let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+                    exact_rows(&rows, meta.row_groups[g].rows as usize)
+                }),
+            )
+        })
+        .collect();
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder_with_options(
+        Arc::clone(&metadata),
+        dictionary_strings(&metadata, &[schema::SERVICE_NAME, schema::NAME])?,
+    )?
+    .with_projection(ProjectionMask::leaves(&descr, leaves))
+    .with_row_group_selections(selections)
+    .with_batch_size(BATCH_ROWS)
+    .build()?;
+    // Which row of which group each decoded row is.
+    let mut positions = groups.iter().enumerate().flat_map(|(i, &g)| {
+        let rows: Box<dyn Iterator<Item = u32> + Send> = match &candidates[i] {
+            Some(rows) => Box::new(rows.clone().into_iter()),
+            None => Box::new(0..meta.row_groups[g].rows as u32),
+        };
+        rows.map(move |row| (i, g, row))
+    });
+    let mut out = vec![Vec::new(); groups.len()];
+    decode(store, &path, decoder, |batch| {
+        let service = match filter.service.as_deref() {
+            Some(wanted) => Some((Strings::of(&batch, schema::SERVICE_NAME, wanted)?, wanted)),
+            None => None,
+        };
+        let name = match filter.name.as_deref() {
+            Some(wanted) => Some((Strings::of(&batch, schema::NAME, wanted)?, wanted)),
+            None => None,
+        };
+        let ints = |column: &str, needed: bool| -> Result<Option<&Int32Array>, BlockError> {
+            if needed { Ok(Some(typed(&batch, column)?)) } else { Ok(None) }
+        };
+        let kind = ints(schema::KIND, filter.kind.is_some())?;
+        let status = ints(schema::STATUS_CODE, filter.status.is_some())?;
+        let duration: Option<&Int64Array> =
+            match filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some() {
+                true => Some(typed(&batch, schema::DURATION)?),
+                false => None,
+            };
+        // Attribute lookups of the judged keys.
+        let service_values = match batch.column_by_name(schema::SERVICE_NAME) {
+            Some(array) => Some(StrValues::of(array.as_ref(), schema::SERVICE_NAME)?),
+            None => None,
+        };
+        let resource_attrs = match batch.column_by_name(schema::RESOURCE_ATTRS) {
+            Some(array) => Some(AttrListView::new(array.as_ref(), schema::RESOURCE_ATTRS)?),
+            None => None,
+        };
+        let dedicated_view =
+            |columns: &[crate::block::DedicatedColumn], key: &str| -> Result<Option<DedicatedView<'_>>, BlockError> {
+                match columns.iter().find(|d| d.key == key) {
+                    Some(d) => Ok(Some(DedicatedView::new(column_of(&batch, &d.column)?, d.ty, &d.column)?)),
+                    None => Ok(None),
+                }
+            };
+        let mut span_dedicated = HashMap::new();
+        let mut resource_dedicated = HashMap::new();
+        for key in &keys {
+            span_dedicated.insert(*key, dedicated_view(&meta.dedicated.span, key)?);
+            resource_dedicated.insert(*key, dedicated_view(&meta.dedicated.resource, key)?);
+        }
+        for row in 0..batch.num_rows() {
+            let (slot, g, group_row) = positions.next().ok_or_else(|| corrupt("more rows than selected".into()))?;
+            if service.as_ref().is_some_and(|(s, wanted)| !s.equals(row, wanted))
+                || name.as_ref().is_some_and(|(s, wanted)| !s.equals(row, wanted))
+                || filter.kind.is_some_and(|k| kind.is_some_and(|c| !c.is_valid(row) || c.value(row) != k))
+                || filter
+                    .status
+                    .is_some_and(|s| status.is_some_and(|c| (if c.is_valid(row) { c.value(row) } else { 0 }) != s))
             {
                 continue;
             }
@@ -367,153 +646,119 @@ pub(super) async fn scan(
                     continue;
                 }
             }
-            let svc = service.as_ref().and_then(|s| s.get(row));
-            if !lookups.is_empty() {
-                let attr = |key: &str, scope: Option<AttrScope>| {
-                    let (_, span, resource) = lookups.iter().find(|(k, _, _)| *k == key)?;
-                    match scope {
-                        Some(AttrScope::Span) => get(span, row, key, svc),
-                        Some(AttrScope::Resource) => get(resource, row, key, svc),
-                        None => get(span, row, key, svc).or_else(|| get(resource, row, key, svc)),
-                    }
+            let on_span = |key: &str| -> Option<Scalar<'_>> {
+                if let Some(Some(view)) = span_dedicated.get(key)
+                    && let Some(value) = view.scalar(row)
+                {
+                    return Some(value);
+                }
+                let k = generic.iter().position(|(k, _)| *k == key)?;
+                let &(b, i) = generic_index[k].get(&(g, group_row))?;
+                generic_views[k][b].scalar(i)
+            };
+            let on_resource = |key: &str| -> Option<Scalar<'_>> {
+                if key == "service.name" {
+                    return service_values.as_ref().filter(|s| s_is_valid(s, row)).map(|s| Scalar::Str(s.value(row)));
+                }
+                if let Some(Some(view)) = resource_dedicated.get(key)
+                    && let Some(value) = view.scalar(row)
+                {
+                    return Some(value);
+                }
+                resource_attrs.as_ref()?.find(row, key)
+            };
+            let holds = judged.iter().all(|(c, scope)| {
+                let value = match scope {
+                    Some(AttrScope::Span) => on_span(&c.key),
+                    Some(AttrScope::Resource) => on_resource(&c.key),
+                    None => on_span(&c.key).or_else(|| on_resource(&c.key)),
                 };
-                if !filter.matches_attrs(attr) {
-                    continue;
-                }
-            }
-            let Some(id) = TraceId::from_slice(trace_id.value(row)) else { continue };
-            match &mut run {
-                Some((current, hits)) if *current == id => *hits += 1,
-                _ => {
-                    flush(&mut run);
-                    run = Some((id, 1));
-                }
+                value.is_some_and(|v| c.accepts(v) || (filter.non_scalars_match && v == Scalar::Other))
+            });
+            if holds {
+                out[slot].push(group_row);
             }
         }
         Ok(())
     })
     .await?;
-    flush(&mut run);
-    Ok(())
+    Ok(out)
 }
 
-fn get<'a>(lookup: &Option<Lookup<'a>>, row: usize, key: &str, service: Option<&'a str>) -> Option<Scalar<'a>> {
-    match lookup.as_ref()? {
-        Lookup::Dedicated(v) => v.scalar(row),
-        Lookup::Generic(v) => v.find(row, key),
-        Lookup::Service => service.map(Scalar::Str),
+fn s_is_valid(values: &StrValues<'_>, row: usize) -> bool {
+    match values {
+        StrValues::Plain(a) => a.is_valid(row),
+        StrValues::Dictionary { keys, .. } => keys.is_valid(row),
     }
 }
 
-enum Lookup<'a> {
-    Dedicated(DedicatedView<'a>),
-    Generic(AttrListView<'a>),
-    Service,
-}
-
-/// Calls `each` with every trace part of the block: its id, start and span count, from `traces.parquet`.
-pub(super) async fn for_each_trace(
-    store: &dyn ObjectStore,
-    meta: &BlockMeta,
-    mut each: impl FnMut(TraceId, u64, u64),
-) -> Result<(), BlockError> {
-    let path = meta.path(TRACES_FILE);
-    let metadata = cached_metadata(store, &path, &meta.traces_file).await?;
-    let wanted = [schema::TRACE_ID, schema::START, schema::SPAN_COUNT].into();
-    let projection = crate::block::read::project_columns(&metadata, &wanted);
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
-        .with_projection(projection)
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
-    decode(store, &path, decoder, |batch| {
-        let trace_id = column::<arrow_array::FixedSizeBinaryArray>(&batch, schema::TRACE_ID)?;
-        let start: &UInt64Array = column(&batch, schema::START)?;
-        let spans: &UInt32Array = column(&batch, schema::SPAN_COUNT)?;
-        for row in 0..batch.num_rows() {
-            if let Some(id) = TraceId::from_slice(trace_id.value(row)) {
-                each(id, start.value(row), spans.value(row) as u64);
-            }
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// Lowers `starts` of the given traces to their start in this block, reading only the id and start columns
-/// of `traces.parquet`.
-pub(super) async fn starts(
-    store: &dyn ObjectStore,
-    meta: &BlockMeta,
-    wanted: impl Fn(&TraceId) -> bool,
-    starts: &mut IdMap<u64>,
-) -> Result<(), BlockError> {
-    let path = meta.path(TRACES_FILE);
-    let metadata = cached_metadata(store, &path, &meta.traces_file).await?;
-    let projection = crate::block::read::project_columns(&metadata, &[schema::TRACE_ID, schema::START].into());
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
-        .with_projection(projection)
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
-    decode(store, &path, decoder, |batch| {
-        let trace_id = batch
-            .column_by_name(schema::TRACE_ID)
-            .ok_or_else(|| corrupt("traces.parquet lacks trace_id".into()))?
-            .as_fixed_size_binary();
-        let start: &UInt64Array = column(&batch, schema::START)?;
-        for row in 0..batch.num_rows() {
-            let Some(id) = TraceId::from_slice(trace_id.value(row)) else { continue };
-            if wanted(&id) {
-                let s = start.value(row);
-                starts.entry(id).and_modify(|e| *e = (*e).min(s)).or_insert(s);
-            }
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// Summaries of the given traces' parts in this block, from `traces.parquet`.
-pub(super) async fn summaries(
+/// Where the given traces are in this block (their row group and row in `traces.parquet`) and where their part
+/// here starts. Only the pages of the trace id column whose range holds an id are read, in each row group.
+pub(super) async fn find_traces(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
     ids: &[TraceId],
-) -> Result<Traces, BlockError> {
-    let wanted: IdSet = ids.iter().copied().collect();
+) -> Result<Vec<Hit>, BlockError> {
+    let ids: Vec<TraceId> = ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups: Vec<usize> = (0..meta.row_groups.len())
+        .filter(|&g| {
+            ids.iter().any(|id| meta.row_groups[g].min_trace_id <= *id && *id <= meta.row_groups[g].max_trace_id)
+        })
+        .collect();
+    let wanted: HashSet<TraceId> = ids.iter().copied().collect();
+    let tables = trace_tables(store, meta, &groups).await?;
+    let mut hits = Vec::new();
+    for (table, &g) in tables.iter().zip(&groups) {
+        for (i, id) in table.ids.iter().enumerate() {
+            if wanted.contains(id) {
+                let matched = 0;
+                hits.push(Hit { group: g as u32, ordinal: i as u32, trace_id: *id, start: table.starts[i], matched });
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// Summaries of trace parts at the given places (row group, row in it) of `traces.parquet`.
+pub(super) async fn summaries(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    places: &[(u32, u32)],
+) -> Result<Vec<((u32, u32), TraceAcc)>, BlockError> {
+    let mut places: Vec<(u32, u32)> = places.to_vec();
+    places.sort_unstable();
+    places.dedup();
+    if places.is_empty() {
+        return Ok(Vec::new());
+    }
     let path = meta.path(TRACES_FILE);
-    let metadata = cached_metadata(store, &path, &meta.traces_file).await?;
-    // Only rows of the wanted traces are decoded past the id column (the services lists are the costly part).
-    let id_column = ProjectionMask::columns(metadata.file_metadata().schema_descr(), [schema::TRACE_ID]);
-    let keys: HashSet<[u8; 16]> = ids.iter().map(|id| id.0).collect();
-    let predicate = ArrowPredicateFn::new(id_column, move |batch| {
-        let column = batch.column(0).as_fixed_size_binary();
-        Ok(BooleanArray::from_iter(
-            column
-                .iter()
-                .map(|id| Some(id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| keys.contains(&id)))),
-        ))
-    });
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
-        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+    let metadata = cached_metadata_with_index(store, &path, &meta.traces_file).await?;
+    check_groups(meta, &metadata, "traces.parquet")?;
+    let mut selections = Vec::new();
+    for run in places.chunk_by(|a, b| a.0 == b.0) {
+        let g = run[0].0 as usize;
+        let rows: Vec<usize> = run.iter().map(|p| p.1 as usize).collect();
+        selections.push(RowGroupSelection::new(g, Some(exact_rows(&rows, metadata.row_group(g).num_rows() as usize))));
+    }
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_row_group_selections(selections)
         .with_batch_size(BATCH_ROWS)
         .build()?;
-    let mut out: Traces = Traces::default();
+    let mut out = Vec::with_capacity(places.len());
+    let mut at = places.iter();
     decode(store, &path, decoder, |batch| {
-        let trace_id = batch
-            .column_by_name(schema::TRACE_ID)
-            .ok_or_else(|| corrupt("traces.parquet lacks trace_id".into()))?
-            .as_fixed_size_binary();
-        let start: &UInt64Array = column(&batch, schema::START)?;
-        let duration: &Int64Array = column(&batch, schema::DURATION)?;
-        let root_service: &StringArray = column(&batch, schema::ROOT_SERVICE)?;
-        let root_name: &StringArray = column(&batch, schema::ROOT_NAME)?;
-        let spans: &UInt32Array = column(&batch, schema::SPAN_COUNT)?;
-        let errors: &UInt32Array = column(&batch, schema::ERROR_COUNT)?;
-        let services: &ListArray = column(&batch, schema::SERVICES)?;
+        let start: &UInt64Array = typed(&batch, schema::START)?;
+        let duration: &Int64Array = typed(&batch, schema::DURATION)?;
+        let root_service: &StringArray = typed(&batch, schema::ROOT_SERVICE)?;
+        let root_name: &StringArray = typed(&batch, schema::ROOT_NAME)?;
+        let spans: &UInt32Array = typed(&batch, schema::SPAN_COUNT)?;
+        let errors: &UInt32Array = typed(&batch, schema::ERROR_COUNT)?;
+        let services: &ListArray = typed(&batch, schema::SERVICES)?;
         for row in 0..batch.num_rows() {
-            let Some(id) = TraceId::from_slice(trace_id.value(row)) else { continue };
-            if !wanted.contains(&id) {
-                continue;
-            }
+            let place = *at.next().ok_or_else(|| corrupt("more traces than selected".into()))?;
             let s = start.value(row);
             let mut acc = TraceAcc {
                 start: s,
@@ -529,10 +774,30 @@ pub(super) async fn summaries(
                 let svc = if root_service.is_valid(row) { root_service.value(row) } else { "" };
                 acc.root = Some((s, svc.to_owned(), root_name.value(row).to_owned()));
             }
-            out.entry(id).or_default().merge(acc);
+            out.push((place, acc));
         }
         Ok(())
     })
     .await?;
     Ok(out)
+}
+
+/// Calls `each` with the row (in `spans.parquet`) and value of the first entry of `key` of each span in row groups
+/// `groups` of `attrs.parquet`.
+pub(super) async fn for_each_attribute(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+    key: &str,
+    mut each: impl FnMut(u64, Scalar<'_>),
+) -> Result<(), BlockError> {
+    let fields: HashSet<&str> = [schema::STR, schema::INT, schema::DOUBLE, schema::BOOL].into();
+    let entries = key_entries(store, meta, groups, key, &fields).await?;
+    let views: Vec<ValueFields<'_>> = entries.batches.iter().map(ValueFields::of_batch).collect::<Result<_, _>>()?;
+    for &(g, row, b, i) in &entries.rows {
+        if let Some(value) = views[b].scalar(i) {
+            each(meta.row_groups[g].first_row + row as u64, value);
+        }
+    }
+    Ok(())
 }

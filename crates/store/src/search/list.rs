@@ -173,40 +173,32 @@ impl Store {
             }
         });
         for meta in self.blocks.of(tenant) {
-            let summarised = meta
-                .row_groups
-                .iter()
-                .all(|rg| rg.span_attribute_keys.is_some() && rg.resource_attribute_keys.is_some());
-            if summarised {
-                for rg in &meta.row_groups {
-                    for key in rg.span_attribute_keys.iter().flatten() {
-                        out.insert(AttributeKey { key: key.clone(), scope: AttrScope::Span });
-                    }
-                    for key in rg.resource_attribute_keys.iter().flatten() {
-                        out.insert(AttributeKey { key: key.clone(), scope: AttrScope::Resource });
-                    }
-                }
-                continue;
-            }
+            out.extend(meta.attr_keys.iter().map(|key| AttributeKey { key: key.clone(), scope: AttrScope::Span }));
             for (columns, scope) in
                 [(&meta.dedicated.span, AttrScope::Span), (&meta.dedicated.resource, AttrScope::Resource)]
             {
                 out.extend(columns.iter().map(|c| AttributeKey { key: c.key.clone(), scope }));
             }
+            if meta.row_groups.iter().all(|rg| rg.resource_attribute_keys.is_some()) {
+                for key in meta.row_groups.iter().flat_map(|rg| rg.resource_attribute_keys.iter().flatten()) {
+                    out.insert(AttributeKey { key: key.clone(), scope: AttrScope::Resource });
+                }
+                continue;
+            }
             if meta.row_groups.iter().any(|rg| rg.services.as_ref().is_none_or(|s| !s.is_empty())) {
                 out.insert(AttributeKey { key: "service.name".into(), scope: AttrScope::Resource });
             }
-            let wanted = HashSet::from([schema::SPAN_ATTRS, schema::RESOURCE_ATTRS]);
+            let wanted = HashSet::from([schema::RESOURCE_ATTRS]);
             read_columns(self.objects.as_ref(), &meta, None, &wanted, |batch| {
-                for (column, scope) in
-                    [(schema::SPAN_ATTRS, AttrScope::Span), (schema::RESOURCE_ATTRS, AttrScope::Resource)]
-                {
-                    let array = batch.column_by_name(column).ok_or_else(|| corrupt(format!("no column {column}")))?;
-                    let view = AttrListView::new(array.as_ref(), column)?;
-                    let keys: HashSet<&str> =
-                        (0..batch.num_rows()).flat_map(|row| view.range(row)).map(|i| view.key(i)).collect();
-                    out.extend(keys.into_iter().map(|key| AttributeKey { key: key.to_owned(), scope }));
-                }
+                let array = batch
+                    .column_by_name(schema::RESOURCE_ATTRS)
+                    .ok_or_else(|| corrupt(format!("no column {}", schema::RESOURCE_ATTRS)))?;
+                let view = AttrListView::new(array.as_ref(), schema::RESOURCE_ATTRS)?;
+                let keys: HashSet<&str> =
+                    (0..batch.num_rows()).flat_map(|row| view.range(row)).map(|i| view.key(i)).collect();
+                out.extend(
+                    keys.into_iter().map(|key| AttributeKey { key: key.to_owned(), scope: AttrScope::Resource }),
+                );
                 Ok(())
             })
             .await
@@ -239,51 +231,66 @@ impl Store {
             let span_column = meta.dedicated.span.iter().find(|c| c.key == key).cloned();
             let resource_column = meta.dedicated.resource.iter().find(|c| c.key == key).cloned();
             let is_service = key == "service.name";
-            let row_groups = (0..meta.row_groups.len())
-                .filter(|&i| {
-                    let rg = &meta.row_groups[i];
-                    let has = |keys: &Option<Vec<String>>| keys.as_ref().is_none_or(|k| k.iter().any(|k| k == key));
-                    is_service || has(&rg.span_attribute_keys) || has(&rg.resource_attribute_keys)
-                })
-                .collect();
+            let on_resource = is_service
+                || resource_column.is_some()
+                || meta
+                    .row_groups
+                    .iter()
+                    .any(|rg| rg.resource_attribute_keys.as_ref().is_none_or(|k| k.iter().any(|k| k == key)));
+            // The span's own generic values, by row of the file.
+            let groups: Vec<usize> = (0..meta.row_groups.len()).collect();
+            let mut generic: HashMap<u64, String> = HashMap::new();
+            super::blocks::for_each_attribute(self.objects.as_ref(), &meta, &groups, key, |row, value| {
+                if let Some(value) = text(value) {
+                    generic.insert(row, value);
+                }
+            })
+            .await
+            .map_err(block_error(&meta))?;
+            if span_column.is_none() && !on_resource {
+                for value in generic.into_values() {
+                    *counts.entry(value).or_default() += 1;
+                }
+                continue;
+            }
             let mut wanted = HashSet::new();
-            wanted.insert(span_column.as_ref().map_or(schema::SPAN_ATTRS, |c| c.column.as_str()));
-            wanted.insert(match (&resource_column, is_service) {
-                (_, true) => schema::SERVICE_NAME,
-                (Some(c), _) => c.column.as_str(),
-                (None, _) => schema::RESOURCE_ATTRS,
-            });
-            read_columns(self.objects.as_ref(), &meta, Some(row_groups), &wanted, |batch| {
-                let span_view = match &span_column {
-                    Some(c) => Err(dedicated(&batch, c)?),
-                    None => Ok(AttrListView::new(
-                        typed::<arrow_array::ListArray>(&batch, schema::SPAN_ATTRS)?,
-                        schema::SPAN_ATTRS,
-                    )?),
-                };
+            if let Some(c) = &span_column {
+                wanted.insert(c.column.as_str());
+            }
+            if on_resource {
+                wanted.insert(match (&resource_column, is_service) {
+                    (_, true) => schema::SERVICE_NAME,
+                    (Some(c), _) => c.column.as_str(),
+                    (None, _) => schema::RESOURCE_ATTRS,
+                });
+            }
+            let mut row = 0u64;
+            read_columns(self.objects.as_ref(), &meta, None, &wanted, |batch| {
+                let span_view = span_column.as_ref().map(|c| dedicated(&batch, c)).transpose()?;
                 let service: Option<&StringArray> =
                     if is_service { Some(typed(&batch, schema::SERVICE_NAME)?) } else { None };
-                let resource_view = match (&resource_column, is_service) {
-                    (_, true) => None,
-                    (Some(c), _) => Some(Err(dedicated(&batch, c)?)),
-                    (None, _) => Some(Ok(AttrListView::new(
+                let resource_view = match (on_resource, &resource_column, is_service) {
+                    (false, _, _) | (_, _, true) => None,
+                    (_, Some(c), _) => Some(Err(dedicated(&batch, c)?)),
+                    (_, None, _) => Some(Ok(AttrListView::new(
                         typed::<arrow_array::ListArray>(&batch, schema::RESOURCE_ATTRS)?,
                         schema::RESOURCE_ATTRS,
                     )?)),
                 };
-                for row in 0..batch.num_rows() {
-                    let on_span = match &span_view {
-                        Err(d) => d.scalar(row),
-                        Ok(l) => l.find(row, key),
-                    };
-                    let value = on_span.or_else(|| match &resource_view {
-                        None => service.filter(|s| s.is_valid(row)).map(|s| Scalar::Str(s.value(row))),
-                        Some(Err(d)) => d.scalar(row),
-                        Some(Ok(l)) => l.find(row, key),
+                for i in 0..batch.num_rows() {
+                    let on_span = span_view.as_ref().and_then(|d| d.scalar(i)).and_then(text);
+                    let value = on_span.or_else(|| generic.remove(&row)).or_else(|| {
+                        let value = match &resource_view {
+                            None => service.filter(|s| s.is_valid(i)).map(|s| Scalar::Str(s.value(i))),
+                            Some(Err(d)) => d.scalar(i),
+                            Some(Ok(l)) => l.find(i, key),
+                        };
+                        value.and_then(text)
                     });
-                    if let Some(value) = value.and_then(text) {
+                    if let Some(value) = value {
                         *counts.entry(value).or_default() += 1;
                     }
+                    row += 1;
                 }
                 Ok(())
             })

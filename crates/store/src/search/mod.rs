@@ -9,7 +9,8 @@ mod filter;
 mod head;
 mod list;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use base64::Engine;
 use clew_model::{Tenant, TraceId};
@@ -171,72 +172,104 @@ pub(crate) type Traces = IdMap<TraceAcc>;
 /// Maps and sets keyed by trace id, with a fast hasher (searches hash hundreds of thousands of ids; std's SipHash
 /// was a tenth of a search's time). Its seed is random per process, so crafted ids cannot force collisions.
 pub(crate) type IdMap<V> = HashMap<TraceId, V, foldhash::fast::RandomState>;
-pub(crate) type IdSet = HashSet<TraceId, foldhash::fast::RandomState>;
 
-fn merge_into(all: &mut Traces, part: Traces) {
-    for (id, acc) in part {
-        match all.get_mut(&id) {
-            Some(existing) => existing.merge(acc),
-            None => {
-                all.insert(id, acc);
-            }
+/// Where a part of a trace was found: the head, or a row of a row group of `traces.parquet` of a block (by its
+/// index in the list the search took).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Head,
+    Block { block: u32, group: u32, ordinal: u32 },
+}
+
+/// A trace with at least one matching span, as far as the search knows it.
+#[derive(Debug, Clone)]
+struct Found {
+    /// The earliest start of its parts found so far.
+    start: u64,
+    /// Its parts, with how many matching spans each holds.
+    places: Vec<(Place, u64)>,
+    /// Whether its parts elsewhere (not matching, or in row groups not scanned) have been looked up.
+    resolved: bool,
+}
+
+impl Found {
+    fn matched(&self) -> u64 {
+        self.places.iter().map(|(_, n)| n).sum()
+    }
+
+    fn add(&mut self, place: Place, start: u64, matched: u64) {
+        self.start = self.start.min(start);
+        match self.places.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, n)) => *n = (*n).max(matched),
+            None => self.places.push((place, matched)),
         }
     }
 }
 
-/// Up to this many matches, blocks whose trace-id filter admits none of them are not read for their starts.
-const FEW_MATCHES: usize = 4096;
+/// Row groups searched at once (those of one block in one pass, blocks side by side).
+const WAVE: usize = 16;
 
 /// Matching traces ranked newest first, with what was learnt on the way.
 struct Ranked {
     page: Vec<SearchCursor>,
     next: Option<SearchCursor>,
-    matched: IdMap<u64>,
+    found: IdMap<Found>,
     head_parts: Traces,
-    /// Where every trace of the head starts (its parts matching or not).
-    head_starts: IdMap<u64>,
     metas: Vec<std::sync::Arc<crate::block::BlockMeta>>,
 }
 
 impl Store {
     /// Searches the tenant's traces (head and blocks), newest first.
     pub async fn search(&self, tenant: &Tenant, request: &SearchRequest) -> Result<SearchPage, StoreError> {
-        let Ranked { page: ranked, next, mut matched, mut head_parts, head_starts, metas } =
-            self.rank(tenant, request).await?;
-        // 4. Whole-trace summaries of the page: head parts, plus traces.parquet rows of every block that may
-        //    hold them.
-        let page: Vec<TraceId> = ranked.iter().map(|c| c.trace_id).collect();
+        let Ranked { page, next, found, mut head_parts, metas } = self.rank(tenant, request).await?;
+        // Whole-trace summaries of the page: head parts, and the traces.parquet rows of every part in a block.
         let mut traces: Traces = Traces::default();
-        let mut places: IdMap<usize> = IdMap::default();
-        for id in &page {
-            let part = match head_parts.remove(id) {
-                Some(part) => Some(part),
-                // A head part without a matching span (the match was in a block).
-                None if head_starts.contains_key(id) => Some(head::summarise(&self.head.trace(tenant, id))),
-                None => None,
-            };
-            if let Some(part) = part {
-                traces.insert(*id, part);
-                places.insert(*id, 1);
+        let mut by_block: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
+        let mut spread: Vec<TraceId> = Vec::new();
+        for c in &page {
+            let f = &found[&c.trace_id];
+            if f.places.len() > 1 {
+                spread.push(c.trace_id);
+            }
+            for (place, _) in &f.places {
+                match *place {
+                    Place::Head => {
+                        let part = head_parts
+                            .remove(&c.trace_id)
+                            .unwrap_or_else(|| head::summarise(&self.head.trace(tenant, &c.trace_id)));
+                        traces.entry(c.trace_id).or_default().merge(part);
+                    }
+                    Place::Block { block, group, ordinal } => by_block.entry(block).or_default().push((group, ordinal)),
+                }
             }
         }
-        for meta in &metas {
-            let ids: Vec<TraceId> = page.iter().filter(|id| meta.may_contain(id)).copied().collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let parts = blocks::summaries(self.objects.as_ref(), meta, &ids)
+        for (block, places) in by_block {
+            let meta = &metas[block as usize];
+            let parts = blocks::summaries(self.objects.as_ref(), meta, &places)
                 .await
                 .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
-            parts.keys().for_each(|id| *places.entry(*id).or_default() += 1);
-            merge_into(&mut traces, parts);
+            let ids: HashMap<(u32, u32), TraceId> = page
+                .iter()
+                .flat_map(|c| {
+                    found[&c.trace_id].places.iter().filter_map(move |(p, _)| match *p {
+                        Place::Block { block: b, group, ordinal } if b == block => Some(((group, ordinal), c.trace_id)),
+                        _ => None,
+                    })
+                })
+                .collect();
+            for (place, part) in parts {
+                if let Some(id) = ids.get(&place) {
+                    traces.entry(*id).or_default().merge(part);
+                }
+            }
         }
-        // 5. Parts in several places may share spans (a block and the log replayed into the head after a crash,
-        //    blocks a compaction left overlapping): such traces are summarised again from their unique spans.
-        //    Traces without a root span are too: their summary names the earliest span of the whole trace.
-        let spread: IdSet = places.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
-        let rootless = traces.iter().filter(|(id, acc)| acc.root.is_none() && !spread.contains(*id)).map(|(id, _)| *id);
-        let spread: Vec<TraceId> = rootless.chain(spread.iter().copied()).collect();
+        // Parts in several places may share spans (a block and the log replayed into the head after a crash,
+        // blocks a compaction left overlapping): such traces are summarised again from their unique spans.
+        // Traces without a root span are too: their summary names the earliest span of the whole trace.
+        let mut matched: IdMap<u64> = page.iter().map(|c| (c.trace_id, found[&c.trace_id].matched())).collect();
+        let rootless: Vec<TraceId> =
+            traces.iter().filter(|(id, acc)| acc.root.is_none() && !spread.contains(id)).map(|(id, _)| *id).collect();
+        spread.extend(rootless);
         if !spread.is_empty() {
             for (id, spans) in self.traces_within(tenant, &spread, None).await? {
                 matched.insert(id, head::count_matches(&spans, &request.filter));
@@ -245,10 +278,10 @@ impl Store {
         }
         let found: Vec<TraceSummary> = page
             .iter()
-            .filter_map(|id| {
-                let mut acc = traces.remove(id)?;
-                acc.matched = *matched.get(id)?;
-                Some(acc.summary(*id))
+            .filter_map(|c| {
+                let mut acc = traces.remove(&c.trace_id)?;
+                acc.matched = *matched.get(&c.trace_id)?;
+                Some(acc.summary(c.trace_id))
             })
             .collect();
         Ok(SearchPage { traces: found, next })
@@ -265,99 +298,155 @@ impl Store {
         Ok((ranked.page, ranked.next))
     }
 
+    /// Finds the page: row groups are searched newest first (by the latest start of their traces), a wave at a
+    /// time, until the page is full and no row group left can hold a newer match. A trace is ranked by its
+    /// earliest part anywhere: the parts of the page's traces that did not match (or were not scanned) are
+    /// looked up through the blocks' trace-id filters, and the search goes on while that changes the page.
     async fn rank(&self, tenant: &Tenant, request: &SearchRequest) -> Result<Ranked, StoreError> {
         let filter = &request.filter;
-        // 1. Which traces have a matching span, and how many.
-        let mut matched: IdMap<u64> = IdMap::default();
+        let limit = request.limit.max(1);
+        let mut head_matched: IdMap<u64> = IdMap::default();
         let mut head_parts: Traces = Traces::default();
         let mut head_starts: IdMap<u64> = IdMap::default();
-        head::scan(&self.head, tenant, filter, &mut matched, &mut head_parts, &mut head_starts);
+        head::scan(&self.head, tenant, filter, &mut head_matched, &mut head_parts, &mut head_starts);
+        let mut found: IdMap<Found> = IdMap::default();
+        for (id, n) in head_matched {
+            let start = head_starts.get(&id).copied().unwrap_or(u64::MAX);
+            found.insert(id, Found { start, places: vec![(Place::Head, n)], resolved: false });
+        }
+
         let metas = self.blocks.of(tenant);
-        // Without span conditions every trace matches: traces.parquet alone says which and where they start.
-        let everything = filter.is_empty();
-        let mut starts: IdMap<u64> = IdMap::default();
-        let block_error = |meta: &crate::block::BlockMeta| {
-            let id = meta.block_id.clone();
-            move |e: crate::block::BlockError| StoreError::Block(format!("searching block {id}: {e}"))
-        };
-        let min = request.start_min_unix_nano.unwrap_or(0);
-        for meta in &metas {
-            if everything {
-                // Parts starting before the bound are left out here; their traces are struck off below.
-                blocks::for_each_trace(self.objects.as_ref(), meta, |id, start, spans| {
-                    if start >= min {
-                        *matched.entry(id).or_default() += spans;
-                        starts.entry(id).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        // Row groups that may match, newest first.
+        let mut units: Vec<(u64, usize, usize)> = Vec::new();
+        for (b, meta) in metas.iter().enumerate() {
+            for (g, rg) in meta.row_groups.iter().enumerate() {
+                // Without span conditions a trace matches in its earliest part, which starts by the bound.
+                let too_new = filter.is_empty()
+                    && request.start_max_unix_nano.is_some_and(|max| rg.min_trace_start_unix_nano > max);
+                if !too_new && blocks::group_may_match(meta, g, request) {
+                    units.push((rg.max_trace_start_unix_nano, b, g));
+                }
+            }
+        }
+        units.sort_unstable_by(|a, b| b.cmp(a));
+        let mut next = 0;
+        let objects = &self.objects;
+        loop {
+            while let Some(&(newest, _, _)) = units.get(next) {
+                if threshold(&found, request, limit).is_some_and(|t| newest < t.start_unix_nano) {
+                    break;
+                }
+                let wave_end = (next + WAVE.max(metas.len())).min(units.len());
+                let mut wave: Vec<(usize, usize)> = units[next..wave_end].iter().map(|&(_, b, g)| (b, g)).collect();
+                next = wave_end;
+                wave.sort_unstable();
+                let mut tasks = tokio::task::JoinSet::new();
+                for run in wave.chunk_by(|a, b| a.0 == b.0) {
+                    let (b, groups) = (run[0].0, run.iter().map(|&(_, g)| g).collect::<Vec<_>>());
+                    let (objects, meta, filter) = (Arc::clone(objects), Arc::clone(&metas[b]), filter.clone());
+                    tasks.spawn(async move {
+                        let hits = blocks::scan(objects.as_ref(), &meta, &groups, &filter).await;
+                        (b, hits.map_err(|e| StoreError::Block(format!("searching block {}: {e}", meta.block_id))))
+                    });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    let (b, hits) = done.map_err(|e| StoreError::Block(format!("search task: {e}")))?;
+                    for hit in hits? {
+                        let place = Place::Block { block: b as u32, group: hit.group, ordinal: hit.ordinal };
+                        found
+                            .entry(hit.trace_id)
+                            .or_insert_with(|| Found { start: hit.start, places: Vec::new(), resolved: false })
+                            .add(place, hit.start, hit.matched);
                     }
-                })
-                .await
-                .map_err(block_error(meta))?;
-            } else {
-                blocks::scan(self.objects.as_ref(), meta, request, &mut matched).await.map_err(block_error(meta))?;
+                }
+            }
+            // The page's traces, with their parts elsewhere looked up (their true start may be earlier).
+            let top = ranking(&found, request, limit + 1);
+            let unresolved: Vec<TraceId> =
+                top.iter().filter(|c| !found[&c.trace_id].resolved).map(|c| c.trace_id).collect();
+            if unresolved.is_empty() {
+                break;
+            }
+            let mut moved = false;
+            for id in &unresolved {
+                let f = found.get_mut(id).expect("ranked from found");
+                f.resolved = true;
+                if let Some(&start) = head_starts.get(id)
+                    && !f.places.iter().any(|(p, _)| *p == Place::Head)
+                {
+                    moved |= start < f.start;
+                    f.add(Place::Head, start, 0);
+                }
+            }
+            for (b, meta) in metas.iter().enumerate() {
+                let ids: Vec<TraceId> = unresolved
+                    .iter()
+                    .filter(|id| meta.may_contain(id))
+                    .filter(|id| {
+                        !found[*id]
+                            .places
+                            .iter()
+                            .any(|(p, _)| matches!(p, Place::Block { block, .. } if *block == b as u32))
+                    })
+                    .copied()
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let parts = blocks::find_traces(self.objects.as_ref(), meta, &ids)
+                    .await
+                    .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
+                for hit in parts {
+                    let f = found.get_mut(&hit.trace_id).expect("looked up");
+                    moved |= hit.start < f.start;
+                    f.add(Place::Block { block: b as u32, group: hit.group, ordinal: hit.ordinal }, hit.start, 0);
+                }
+            }
+            if !moved && next >= units.len() {
+                break;
+            }
+            if !moved {
+                // The page stands unless a row group not yet searched could still add to it.
+                let still = units.get(next).is_some_and(|&(newest, _, _)| {
+                    threshold(&found, request, limit).is_none_or(|t| newest >= t.start_unix_nano)
+                });
+                if !still {
+                    break;
+                }
             }
         }
-        if everything && min > 0 && metas.len() + usize::from(!head_parts.is_empty()) > 1 {
-            // A trace with a part that starts before the bound starts before it too.
-            let mut early: IdSet = head_parts
-                .iter()
-                .filter(|(id, p)| p.start < min && starts.contains_key(id))
-                .map(|(id, _)| *id)
-                .collect();
-            for meta in &metas {
-                blocks::for_each_trace(self.objects.as_ref(), meta, |id, start, _| {
-                    if start < min && starts.contains_key(&id) {
-                        early.insert(id);
-                    }
-                })
-                .await
-                .map_err(block_error(meta))?;
-            }
-            for id in early {
-                starts.remove(&id);
-                matched.remove(&id);
-            }
-        }
-        if matched.is_empty() {
-            return Ok(Ranked { page: Vec::new(), next: None, matched, head_parts, head_starts, metas });
-        }
-
-        // 2. The order key of every match, its true start (the earliest of its parts), read cheaply: head parts
-        //    and the start column of traces.parquet. Only the page's traces are then summarised in full.
-        for (id, part) in &head_parts {
-            starts.entry(*id).and_modify(|s| *s = (*s).min(part.start)).or_insert(part.start);
-        }
-        for id in matched.keys() {
-            if let Some(&start) = head_starts.get(id) {
-                starts.entry(*id).and_modify(|s| *s = (*s).min(start)).or_insert(start);
-            }
-        }
-        for meta in metas.iter().filter(|_| !everything) {
-            // With few matches the block's trace-id filter may rule it out; with many it never does.
-            let few = matched.len() <= FEW_MATCHES;
-            if few && !matched.keys().any(|id| meta.may_contain(id)) {
-                continue;
-            }
-            blocks::starts(self.objects.as_ref(), meta, |id| matched.contains_key(id), &mut starts)
-                .await
-                .map_err(|e| StoreError::Block(format!("reading traces of block {}: {e}", meta.block_id)))?;
-        }
-
-        // 3. Bounds, order, page.
-        let mut ranked: Vec<SearchCursor> = starts
-            .into_iter()
-            .map(|(trace_id, start_unix_nano)| SearchCursor { start_unix_nano, trace_id })
-            .filter(|c| request.start_min_unix_nano.is_none_or(|min| c.start_unix_nano >= min))
-            .filter(|c| request.start_max_unix_nano.is_none_or(|max| c.start_unix_nano <= max))
-            .filter(|c| request.after.is_none_or(|after| *c < after))
-            .collect();
-        let limit = request.limit.max(1);
-        if ranked.len() > limit + 1 {
-            ranked.select_nth_unstable_by(limit, |a, b| b.cmp(a));
-            ranked.truncate(limit + 1);
-        }
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
-        let next = (ranked.len() > limit).then(|| ranked[limit - 1]);
-        ranked.truncate(limit);
-        Ok(Ranked { page: ranked, next, matched, head_parts, head_starts, metas })
+        let mut page = ranking(&found, request, limit + 1);
+        let next = (page.len() > limit).then(|| page[limit - 1]);
+        page.truncate(limit);
+        Ok(Ranked { page, next, found, head_parts, metas })
     }
+}
+
+/// Whether a trace starting at `position` is in the search's range and after its cursor.
+fn admissible(position: &SearchCursor, request: &SearchRequest) -> bool {
+    request.start_min_unix_nano.is_none_or(|min| position.start_unix_nano >= min)
+        && request.start_max_unix_nano.is_none_or(|max| position.start_unix_nano <= max)
+        && request.after.is_none_or(|after| *position < after)
+}
+
+/// The best `n` admissible positions, best (newest) first.
+fn ranking(found: &IdMap<Found>, request: &SearchRequest, n: usize) -> Vec<SearchCursor> {
+    let mut ranked: Vec<SearchCursor> = found
+        .iter()
+        .map(|(id, f)| SearchCursor { start_unix_nano: f.start, trace_id: *id })
+        .filter(|c| admissible(c, request))
+        .collect();
+    if ranked.len() > n {
+        ranked.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+        ranked.truncate(n);
+    }
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked
+}
+
+/// The position a row group must beat to change the page: the (limit + 1)-th best so far (one more than the page,
+/// to know whether a next page exists), if there are that many.
+fn threshold(found: &IdMap<Found>, request: &SearchRequest, limit: usize) -> Option<SearchCursor> {
+    let ranked = ranking(found, request, limit + 1);
+    (ranked.len() > limit).then(|| ranked[limit])
 }

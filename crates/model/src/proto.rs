@@ -1,22 +1,23 @@
-//! A borrowing reader of protobuf fields, for the processors that look at a few fields of encoded spans
-//! (sampling conditions, span metrics) without decoding the rest.
+//! A borrowing reader of protobuf fields, for code that looks at a few fields of encoded OTLP (sampling
+//! conditions, span metrics, block writing) without decoding the rest. It only splits fields: a caller that needs
+//! well-formed input relies on [`crate::wire::scan`] having checked it.
 
-pub(crate) const VARINT: u8 = 0;
-pub(crate) const FIXED64: u8 = 1;
-pub(crate) const LEN: u8 = 2;
-pub(crate) const FIXED32: u8 = 5;
+pub const VARINT: u8 = 0;
+pub const FIXED64: u8 = 1;
+pub const LEN: u8 = 2;
+pub const FIXED32: u8 = 5;
 
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
-    pub(crate) fn varint(&mut self) -> Option<u64> {
+    pub fn varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *self.bytes.get(self.pos)?;
@@ -30,7 +31,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field number and wire type: `Some(None)` at the end, `None` on a broken key.
-    pub(crate) fn next_key(&mut self) -> Option<Option<(u32, u8)>> {
+    pub fn next_key(&mut self) -> Option<Option<(u32, u8)>> {
         if self.pos >= self.bytes.len() {
             return Some(None);
         }
@@ -39,23 +40,31 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field number and wire type; `None` at the end or on a broken key.
-    pub(crate) fn key(&mut self) -> Option<(u32, u8)> {
+    pub fn key(&mut self) -> Option<(u32, u8)> {
         self.next_key().flatten()
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let slice = self.bytes.get(self.pos..end)?;
         self.pos = end;
         Some(slice)
     }
 
-    pub(crate) fn len_delimited(&mut self) -> Option<&'a [u8]> {
+    pub fn fixed64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub fn fixed32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    pub fn len_delimited(&mut self) -> Option<&'a [u8]> {
         let n = self.varint()? as usize;
         self.take(n)
     }
 
-    pub(crate) fn skip(&mut self, wire: u8) -> Option<()> {
+    pub fn skip(&mut self, wire: u8) -> Option<()> {
         match wire {
             VARINT => self.varint().map(|_| ()),
             FIXED64 => self.take(8).map(|_| ()),
