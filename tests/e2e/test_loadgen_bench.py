@@ -24,13 +24,27 @@ def loadgen(clew_bin, endpoint, *args):
 
 
 def test_loadgen_sends_again_what_a_full_head_refused(server_factory, clew_bin):
-    """A head much smaller than the load refuses requests with RESOURCE_EXHAUSTED until cuts make room; the load
-    generator backs off and sends them again, as an OpenTelemetry SDK does, so every span gets in."""
-    server = server_factory("full-head", extra_args=["--head-max-bytes", "600000", "--block-cut-bytes", "100000"])
+    """A head much smaller than the load, with no wait for room, refuses requests with RESOURCE_EXHAUSTED until
+    cuts make room; the load generator backs off and sends them again, as an OpenTelemetry SDK does, so every
+    span gets in."""
+    server = server_factory("full-head", extra_args=["--head-max-bytes", "600000", "--block-cut-bytes", "100000",
+                                                     "--head-full-wait-ms", "0"])
     report = loadgen(clew_bin, f"http://{server.grpc_target}", "--traces", "400", "--batch-spans", "1000",
                      "--concurrency", "4")
     assert report["retries"] > 0, report
     assert "head is full" in report["first_retry_reason"], report
+    assert report["failed_spans"] == 0 and report["acknowledged_spans"] == 4000, report
+    found = server._session.get(f"{server.query_url}/api/v1/search", params={"limit": 1000}, timeout=30).json()
+    assert len(found["traces"]) == 400
+
+
+def test_a_full_head_holds_requests_until_a_cut_makes_room(server_factory, clew_bin):
+    """With the default wait, the same load is held while cuts make room instead of refused: nothing needs to be
+    sent again, and every span gets in."""
+    server = server_factory("full-head-wait", extra_args=["--head-max-bytes", "600000", "--block-cut-bytes", "100000"])
+    report = loadgen(clew_bin, f"http://{server.grpc_target}", "--traces", "400", "--batch-spans", "1000",
+                     "--concurrency", "4")
+    assert report["retries"] == 0, report
     assert report["failed_spans"] == 0 and report["acknowledged_spans"] == 4000, report
     found = server._session.get(f"{server.query_url}/api/v1/search", params={"limit": 1000}, timeout=30).json()
     assert len(found["traces"]) == 400

@@ -73,9 +73,14 @@ pub struct ServeOptions {
     /// Spans with a longer string or bytes attribute value are rejected [default: 65536]
     #[arg(long, env = "CLEW_MAX_ATTRIBUTE_VALUE_BYTES", value_name = "BYTES")]
     pub max_attribute_value_bytes: Option<usize>,
-    /// Memory cap of the in-memory head; past it new data gets 429 / RESOURCE_EXHAUSTED [default: 536870912]
+    /// Memory cap of the in-memory head; past it new data waits for room, then gets 429 / RESOURCE_EXHAUSTED
+    /// [default: 536870912]
     #[arg(long, env = "CLEW_HEAD_MAX_BYTES", value_name = "BYTES")]
     pub head_max_bytes: Option<u64>,
+    /// How long a request waits for a cut to make room in a full head before it is refused, in milliseconds
+    /// [default: 3000]
+    #[arg(long, env = "CLEW_HEAD_FULL_WAIT_MS", value_name = "MILLISECONDS")]
+    pub head_full_wait_ms: Option<u64>,
     /// Size at which the write-ahead log starts a new segment file [default: 67108864]
     #[arg(long, env = "CLEW_WAL_SEGMENT_BYTES", value_name = "BYTES")]
     pub wal_segment_bytes: Option<u64>,
@@ -86,7 +91,7 @@ pub struct ServeOptions {
     /// the usual `AWS_*` variables, e.g. `AWS_ENDPOINT_URL` for MinIO) [default: <data-dir>/blocks]
     #[arg(long, env = "CLEW_STORAGE", value_name = "DIR|s3://BUCKET/PREFIX")]
     pub storage: Option<String>,
-    /// Cut the head into a block once it holds this many bytes [default: 67108864]
+    /// Cut the head into a block once it holds this many bytes [default: 268435456]
     #[arg(long, env = "CLEW_BLOCK_CUT_BYTES", value_name = "BYTES")]
     pub block_cut_bytes: Option<u64>,
     /// Cut the head into a block once its oldest span is this old, in seconds [default: 300]
@@ -128,6 +133,7 @@ pub struct Settings {
     pub max_attributes_per_span: usize,
     pub max_attribute_value_bytes: usize,
     pub head_max_bytes: u64,
+    pub head_full_wait_ms: u64,
     pub wal_segment_bytes: u64,
     pub max_inflight_bytes: u64,
     pub storage: Option<Storage>,
@@ -158,10 +164,11 @@ impl Default for Settings {
             max_attributes_per_span: 256,
             max_attribute_value_bytes: 64 * 1024,
             head_max_bytes: 512 * 1024 * 1024,
+            head_full_wait_ms: 3000,
             wal_segment_bytes: 64 * 1024 * 1024,
             max_inflight_bytes: 64 * 1024 * 1024,
             storage: None,
-            block_cut_bytes: 64 * 1024 * 1024,
+            block_cut_bytes: 256 * 1024 * 1024,
             block_max_age_secs: 300,
             compaction_window_secs: 3600,
             compaction_interval_secs: 30,
@@ -205,6 +212,7 @@ impl Settings {
             max_attributes_per_span,
             max_attribute_value_bytes,
             head_max_bytes,
+            head_full_wait_ms,
             wal_segment_bytes,
             max_inflight_bytes,
             block_cut_bytes,

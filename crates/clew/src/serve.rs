@@ -36,6 +36,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             data_dir: settings.data_dir.clone(),
             wal_segment_bytes: settings.wal_segment_bytes,
             head_max_bytes: settings.head_max_bytes,
+            head_full_wait: Duration::from_millis(settings.head_full_wait_ms),
             max_inflight_bytes: settings.max_inflight_bytes,
             storage: settings.storage.clone(),
             block_cut_bytes: settings.block_cut_bytes,
@@ -220,14 +221,16 @@ impl Sampling {
     }
 }
 
-/// Cuts the head into blocks whenever it is past its size or age limit. A failed cut keeps everything in the
-/// head and the log, and is retried.
+/// Cuts the head into blocks whenever it is past its size or age limit (checked often: a cut that starts late
+/// leaves less room for what arrives while it is written). A failed cut keeps everything in the head and the
+/// log, and is retried.
 async fn cut_blocks(store: Arc<Store>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
         if let Err(err) = store.cut_if_due().await {
             tracing::error!(%err, "cutting blocks failed; will retry");
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
 }

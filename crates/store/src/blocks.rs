@@ -177,6 +177,7 @@ impl Store {
             }
             crash::reached(crash::CUT_AFTER_WAL_DELETED);
             self.head.release(sealed);
+            self.head_room.notify_waiters();
         }
         if report.blocks > 0 {
             tracing::info!(

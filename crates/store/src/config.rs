@@ -12,8 +12,12 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// A new WAL segment is started once the current one is past this size.
     pub wal_segment_bytes: u64,
-    /// Approximate memory cap of the head; past it `consume` answers `SinkError::Exhausted`.
+    /// Approximate memory cap of the head; past it `consume` waits up to `head_full_wait` for a cut to make room,
+    /// then answers `SinkError::Exhausted`.
     pub head_max_bytes: u64,
+    /// A cut frees the head within seconds: holding a request that long (before its log write) spares the client
+    /// a retry with backoff, which idles it well past the moment room is back.
+    pub head_full_wait: Duration,
     /// Bytes handed to the WAL writer but not yet synced; past it `consume` answers `SinkError::Overloaded`.
     pub max_inflight_bytes: u64,
     /// Where blocks are written: a local directory or an S3 prefix (`None`: `data_dir/blocks`).
@@ -39,11 +43,12 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("data"),
             wal_segment_bytes: 64 * MIB,
             head_max_bytes: 512 * MIB,
+            head_full_wait: Duration::from_secs(3),
             max_inflight_bytes: 64 * MIB,
             storage: None,
-            block_cut_bytes: 64 * MIB,
+            block_cut_bytes: 256 * MIB,
             block_max_age: Duration::from_secs(300),
-            cut_block_spans: 200_000,
+            cut_block_spans: 1_000_000,
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 400_000,
             retention: Duration::from_secs(14 * 24 * 3600),

@@ -13,6 +13,7 @@ mod crash;
 mod decisions;
 mod head;
 mod hold;
+mod local_files;
 mod metrics;
 mod red;
 mod search;

@@ -93,7 +93,7 @@ fn open_local(dir: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let objects = LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| StoreError::Block(format!("opening {}: {e}", dir.display())))?
         .with_automatic_cleanup(true);
-    Ok(Arc::new(objects))
+    Ok(Arc::new(crate::local_files::LocalFiles::new(objects)))
 }
 
 /// Installs `ring` as the process-wide rustls crypto provider, once. With S3 support, reqwest is built with

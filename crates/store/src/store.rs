@@ -60,6 +60,8 @@ pub struct Store {
     pub(crate) oldest_insert: parking_lot::Mutex<Option<Instant>>,
     /// Traces cuts leave in the head (waiting for a sampling decision) and the WAL segments kept for them.
     pub(crate) holds: Holds,
+    /// Woken when the head shrinks (a cut released its content, sampling dropped traces).
+    pub(crate) head_room: tokio::sync::Notify,
 }
 
 impl Store {
@@ -122,6 +124,7 @@ impl Store {
             unwritten: parking_lot::Mutex::new(Vec::new()),
             oldest_insert: parking_lot::Mutex::new(oldest_insert),
             holds: Holds::default(),
+            head_room: tokio::sync::Notify::new(),
         }))
     }
 
@@ -148,13 +151,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(Accepted::all());
         }
-        let head_bytes = self.head.bytes();
-        if head_bytes >= self.config.head_max_bytes {
-            return Err(SinkError::Exhausted(format!(
-                "head is full ({head_bytes} bytes, limit {}); retry once traces have been written to blocks",
-                self.config.head_max_bytes
-            )));
-        }
+        self.wait_for_head_room().await?;
         let record = Record::encode(&batch.tenant, batch.request()).map_err(SinkError::Invalid)?;
 
         // A record bigger than the whole budget still goes through, alone.
@@ -176,6 +173,25 @@ impl Store {
         Ok(Accepted::all())
     }
 
+    /// Returns once the head has room, waiting up to `head_full_wait` for a cut to make some.
+    async fn wait_for_head_room(&self) -> Result<(), SinkError> {
+        let deadline = tokio::time::Instant::now() + self.config.head_full_wait;
+        loop {
+            // Registered before the check, so a release between the check and the wait is not missed.
+            let room = self.head_room.notified();
+            let head_bytes = self.head.bytes();
+            if head_bytes < self.config.head_max_bytes {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return Err(SinkError::Exhausted(format!(
+                    "head is full ({head_bytes} bytes, limit {}); retry once traces have been written to blocks",
+                    self.config.head_max_bytes
+                )));
+            }
+        }
+    }
+
     /// Forgets traces that sampling decided not to keep: out of the head now, and a record in the write-ahead
     /// log so a replay forgets them too. Spans already in a block stay (cuts leave the traces named by
     /// [`Store::hold_at_cut`] in the head). Not waiting for the record's sync is safe: losing it only keeps the
@@ -185,6 +201,7 @@ impl Store {
             return;
         }
         self.head.remove(tenant, trace_ids);
+        self.head_room.notify_waiters();
         match Record::encode_drop(tenant, trace_ids) {
             Ok(record) => drop(self.wal.submit(record)),
             Err(err) => tracing::warn!(%err, "cannot log dropped traces"),

@@ -224,7 +224,8 @@ pub fn corrupt(reason: String) -> BlockError {
 /// fields are absent when a reader left them out: searches read only the kinds of value their conditions
 /// compare with.
 pub(crate) struct ValueFields<'a> {
-    types: &'a Int8Array,
+    /// Absent when a search left it out: it compares scalars only, whose kind the field holding them tells.
+    types: Option<&'a Int8Array>,
     strs: Option<StrValues<'a>>,
     ints: Option<&'a Int64Array>,
     doubles: Option<&'a Float64Array>,
@@ -237,9 +238,8 @@ impl<'a> ValueFields<'a> {
         fn optional<'a, T: 'static>(array: Option<&'a ArrayRef>, what: &str) -> Result<Option<&'a T>, BlockError> {
             array.map(|a| downcast(a.as_ref(), what)).transpose()
         }
-        let types = field(schema::TYPE).ok_or_else(|| corrupt(format!("{what} lacks the field {}", schema::TYPE)))?;
         Ok(Self {
-            types: downcast(types.as_ref(), what)?,
+            types: optional(field(schema::TYPE), what)?,
             strs: field(schema::STR).map(|a| StrValues::of(a.as_ref(), what)).transpose()?,
             ints: optional(field(schema::INT), what)?,
             doubles: optional(field(schema::DOUBLE), what)?,
@@ -258,7 +258,17 @@ impl<'a> ValueFields<'a> {
         fn valid<A: Array>(a: Option<&A>, i: usize) -> Option<&A> {
             a.filter(|a| a.is_valid(i))
         }
-        let ty = ValueType::from_i8(self.types.value(i));
+        let Some(types) = self.types else {
+            // Without the type codes: the scalar is in whichever value field holds something.
+            return self
+                .strs
+                .filter(|s| s.is_valid(i))
+                .map(|s| Scalar::Str(s.value(i)))
+                .or_else(|| valid(self.ints, i).map(|a| Scalar::Int(a.value(i))))
+                .or_else(|| valid(self.doubles, i).map(|a| Scalar::Double(a.value(i))))
+                .or_else(|| valid(self.bools, i).map(|a| Scalar::Bool(a.value(i))));
+        };
+        let ty = ValueType::from_i8(types.value(i));
         let read = match ty {
             Some(ValueType::String) => self.strs.filter(|s| s.is_valid(i)).map(|s| Scalar::Str(s.value(i))),
             Some(ValueType::Int) => valid(self.ints, i).map(|a| Scalar::Int(a.value(i))),
@@ -281,8 +291,9 @@ impl<'a> ValueFields<'a> {
 
     /// Attribute `i` with key `key`, as sent.
     pub(crate) fn read(&self, key: &str, i: usize) -> Result<KeyValue, BlockError> {
-        let ty = ValueType::from_i8(self.types.value(i))
-            .ok_or_else(|| corrupt(format!("unknown attribute type {}", self.types.value(i))))?;
+        let types = self.types.ok_or_else(|| corrupt(format!("attribute {key:?} read without its type")))?;
+        let ty = ValueType::from_i8(types.value(i))
+            .ok_or_else(|| corrupt(format!("unknown attribute type {}", types.value(i))))?;
         let value = |v: Value| Some(AnyValue { value: Some(v) });
         let missing = || corrupt(format!("attribute {key:?} of type {ty:?} has no value"));
         let bytes = || match self.bytes {

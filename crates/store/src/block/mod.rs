@@ -162,13 +162,13 @@ pub struct BlockOptions {
 impl Default for BlockOptions {
     fn default() -> Self {
         Self {
-            row_group_spans: 20_000,
+            row_group_spans: 50_000,
             page_rows: 4096,
             zstd_level: 3,
             dedicated_min_fraction: 0.25,
             max_dedicated_span_columns: 20,
             max_dedicated_resource_columns: 20,
-            filter_false_positive_rate: 0.01,
+            filter_false_positive_rate: 0.0001,
             max_summary_values: 100,
             crash_point_before_meta: None,
         }

@@ -13,6 +13,7 @@ use arrow_array::{
     Array, BinaryArray, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
     UInt32Array, UInt64Array,
 };
+use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use clew_model::otlp::span::{Event, Link};
 use clew_model::otlp::{
@@ -24,7 +25,8 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::DecodeResult;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::parquet_to_arrow_schema;
 use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder, RowGroupSelection};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
@@ -152,49 +154,94 @@ pub(crate) async fn load_metadata(
     }
 }
 
-/// Footers of `spans.parquet` files (without page index) recently read by searches. Block files are immutable
-/// and their paths never reused, so a footer stays valid as long as its file exists.
+/// Footers (with page index) of block files recently read. Block files are immutable and their paths never
+/// reused, so a footer stays valid as long as its file exists.
 static FOOTERS: std::sync::LazyLock<std::sync::Mutex<FooterCache>> = std::sync::LazyLock::new(Default::default);
-/// (path, file size, with page index) → footer.
-type FooterCache = HashMap<(Path, u64, bool), Arc<ParquetMetaData>>;
+/// (path, file size) → footer.
+type FooterCache = HashMap<(Path, u64), Arc<ParquetMetaData>>;
 /// Footers kept at most (a footer is some kilobytes per row group).
 const MAX_FOOTERS: usize = 512;
 
-/// The footer of a block file without its page index, from the cache or read once.
-pub(crate) async fn cached_metadata(
-    store: &dyn ObjectStore,
-    path: &Path,
-    file: &FileMeta,
-) -> Result<Arc<ParquetMetaData>, BlockError> {
-    cached(store, path, file, PageIndexPolicy::Skip).await
-}
-
-/// The footer of a block file with its page index (trace lookups), from the cache or read once.
+/// The footer of a block file with its page index (so that reads of a few rows skip the other pages), from the
+/// cache or read once.
 pub(crate) async fn cached_metadata_with_index(
     store: &dyn ObjectStore,
     path: &Path,
     file: &FileMeta,
 ) -> Result<Arc<ParquetMetaData>, BlockError> {
-    cached(store, path, file, PageIndexPolicy::Optional).await
-}
-
-async fn cached(
-    store: &dyn ObjectStore,
-    path: &Path,
-    file: &FileMeta,
-    page_index: PageIndexPolicy,
-) -> Result<Arc<ParquetMetaData>, BlockError> {
-    let key = (path.clone(), file.bytes, page_index != PageIndexPolicy::Skip);
+    let key = (path.clone(), file.bytes);
     if let Some(found) = FOOTERS.lock().expect("footer cache lock").get(&key) {
         return Ok(found.clone());
     }
-    let metadata = Arc::new(load_metadata(store, path, file, page_index).await?);
+    let metadata = Arc::new(load_metadata(store, path, file, PageIndexPolicy::Optional).await?);
     let mut footers = FOOTERS.lock().expect("footer cache lock");
     if footers.len() >= MAX_FOOTERS {
         footers.clear();
     }
     footers.insert(key, metadata.clone());
     Ok(metadata)
+}
+
+/// Arrow views of block files (footer, page index and the Arrow schema, some string columns as dictionaries),
+/// built once per file and variant: converting a schema costs about as much as decoding a small page.
+static READERS: std::sync::LazyLock<std::sync::Mutex<ReaderCache>> = std::sync::LazyLock::new(Default::default);
+/// (path, file size, columns read as dictionaries) → reader.
+type ReaderCache = HashMap<(Path, u64, String), ArrowReaderMetadata>;
+
+/// A reader for a block file with its page index, reading the named top-level string columns (and the keys and
+/// string values of the resource attribute list, if named) as dictionaries: a condition on them is judged once
+/// per distinct value, nothing is copied per row.
+pub(crate) async fn arrow_reader(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: &FileMeta,
+    dictionaries: &[&str],
+) -> Result<ArrowReaderMetadata, BlockError> {
+    let key = (path.clone(), file.bytes, dictionaries.join(","));
+    if let Some(found) = READERS.lock().expect("reader cache lock").get(&key) {
+        return Ok(found.clone());
+    }
+    let metadata = cached_metadata_with_index(store, path, file).await?;
+    let reader = ArrowReaderMetadata::try_new(metadata.clone(), dictionary_strings(&metadata, dictionaries)?)?;
+    let mut readers = READERS.lock().expect("reader cache lock");
+    if readers.len() >= MAX_FOOTERS {
+        readers.clear();
+    }
+    readers.insert(key, reader.clone());
+    Ok(reader)
+}
+
+fn dictionary_strings(metadata: &ParquetMetaData, columns: &[&str]) -> Result<ArrowReaderOptions, BlockError> {
+    fn dictionary(field: &Field) -> Field {
+        let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        field.clone().with_data_type(ty)
+    }
+    let file = metadata.file_metadata();
+    let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match (f.name().as_str(), f.data_type()) {
+            (name, DataType::Utf8) if columns.contains(&name) => dictionary(f),
+            (name, DataType::List(element)) if columns.contains(&name) => match element.data_type() {
+                DataType::Struct(members) => {
+                    let members: Vec<Field> = members
+                        .iter()
+                        .map(|m| match (m.name().as_str(), m.data_type()) {
+                            (schema::KEY | schema::STR, DataType::Utf8) => dictionary(m),
+                            _ => m.as_ref().clone(),
+                        })
+                        .collect();
+                    let element = element.as_ref().clone().with_data_type(DataType::Struct(members.into()));
+                    f.as_ref().clone().with_data_type(DataType::List(Arc::new(element)))
+                }
+                _ => f.as_ref().clone(),
+            },
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    Ok(ArrowReaderOptions::new().with_schema(schema).with_page_index_policy(PageIndexPolicy::Optional))
 }
 
 /// Runs a push decoder to the end, fetching what it asks for.
@@ -359,7 +406,7 @@ pub async fn read_traces_spans(
 }
 
 /// The rows (relative to the row group) a selection selects.
-fn selected_rows(selection: &RowSelection) -> impl Iterator<Item = usize> + '_ {
+pub(crate) fn selected_rows(selection: &RowSelection) -> impl Iterator<Item = usize> + '_ {
     let mut at = 0usize;
     selection.iter().flat_map(move |s| {
         let range = at..at + s.row_count;
@@ -507,7 +554,12 @@ impl<'a> AttrEntryView<'a> {
 
 /// The rows of pages of `column` in row group `rg` whose min/max range holds one of the ids; `None` (all rows) when
 /// the file has no page index.
-fn pages_with(metadata: &ParquetMetaData, rg: usize, column: usize, ids: &[TraceId]) -> Option<RowSelection> {
+pub(crate) fn pages_with(
+    metadata: &ParquetMetaData,
+    rg: usize,
+    column: usize,
+    ids: &[TraceId],
+) -> Option<RowSelection> {
     let page_index = metadata.page_index_for_row_group(rg);
     let (ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(index), Some(offsets)) =
         (page_index.column_index(column)?, page_index.offset_index(column))

@@ -6,9 +6,9 @@
 //! summaries and is scanned instead). It holds, per (service, span name, span kind, status is error) and per
 //! time bucket of that width by span start: the span count and the span durations bucketed by
 //! [`clew_model::latency_buckets`] (the scheme of the analysis sketch, so a summary becomes a sketch exactly).
-//! The encoding is protobuf in sections, one per service and run of 64 time buckets, with an index at the end,
-//! so a reader fetches and decodes only the services and times it asks for; latency bucket indexes are
-//! delta-encoded.
+//! The encoding is protobuf in sections, one per service and run of 64 time buckets, each compressed with zstd,
+//! with an index at the end, so a reader fetches and decodes only the services and times it asks for; latency
+//! bucket indexes are delta-encoded.
 //!
 //! [`scan_spans`] is the fallback: the same facts per span, read from only the columns they need.
 
@@ -80,10 +80,14 @@ struct SectionRef {
     length: u64,
 }
 
-/// A summary finer than the coarsest is written only if its cells hold this many spans on average...
-const MIN_SPANS_PER_CELL: usize = 4;
+/// A summary finer than the coarsest is written only if its cells hold this many spans on average (a cell's
+/// latency histogram has about as many buckets as a few dozen spans fill: thinner cells cost as much as the
+/// spans' own durations, and RED scans those instead)...
+const MIN_SPANS_PER_CELL: usize = 32;
 /// ...or it is this small.
 const SMALL_SUMMARY_BYTES: usize = 256 << 10;
+/// zstd level of a section.
+const SECTION_ZSTD_LEVEL: i32 = 3;
 /// Time buckets per section: an hour of minutes, 64 hours, or 64 days.
 const SECTION_BUCKETS: u64 = 64;
 /// Bytes fetched from the end of an object first, in the hope that they hold the whole index.
@@ -324,7 +328,9 @@ fn encode(summary: &RedSummary) -> Vec<u8> {
             }
         }
         for (section, series) in by_section {
-            let bytes = SeriesList { series }.encode_to_vec();
+            // Latency buckets are small deltas and counts mostly 1: zstd takes a section to about a quarter.
+            let bytes = zstd::bulk::compress(&SeriesList { series }.encode_to_vec(), SECTION_ZSTD_LEVEL)
+                .expect("zstd compresses into a Vec");
             index.sections.push(SectionRef {
                 service: service[0].service.clone(),
                 first_bucket: section * SECTION_BUCKETS,
@@ -425,7 +431,8 @@ pub async fn read_summary(
     let sections = if ranges.is_empty() { Vec::new() } else { store.get_ranges(&path, &ranges).await? };
     let mut series = Vec::new();
     for bytes in sections {
-        for mut part in SeriesList::decode(bytes).map_err(|e| corrupt(e.to_string()))?.series {
+        let bytes = zstd::decode_all(&bytes[..]).map_err(|e| corrupt(format!("a RED summary section: {e}")))?;
+        for mut part in SeriesList::decode(&bytes[..]).map_err(|e| corrupt(e.to_string()))?.series {
             let mut bucket = 0u64;
             for cell in &mut part.cells {
                 bucket = bucket.checked_add(cell.bucket).ok_or_else(|| corrupt("time bucket overflow".into()))?;

@@ -13,19 +13,17 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
 use clew_model::TraceId;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
-use parquet::arrow::parquet_to_arrow_schema;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::push_decoder::{ParquetPushDecoderBuilder, RowGroupSelection};
 use parquet::file::metadata::ParquetMetaData;
 
 use super::{AttrOp, AttrScope, Literal, SearchRequest, SpanFilter, TraceAcc};
 use crate::block::BlockMeta;
 use crate::block::attrs::{AttrListView, DedicatedView, Scalar, StrValues, ValueFields, corrupt, downcast};
-use crate::block::read::{cached_metadata, cached_metadata_with_index, decode, exact_rows};
+use crate::block::read::{arrow_reader, cached_metadata_with_index, decode, exact_rows};
 use crate::block::{ATTRS_FILE, BlockError, SPANS_FILE, TRACES_FILE, schema};
 
 const BATCH_ROWS: usize = 8 * 1024;
@@ -84,11 +82,12 @@ async fn trace_tables(
     groups: &[usize],
 ) -> Result<Vec<TraceTable>, BlockError> {
     let path = meta.path(TRACES_FILE);
-    let metadata = cached_metadata(store, &path, &meta.traces_file).await?;
-    check_groups(meta, &metadata, "traces.parquet")?;
+    let reader = arrow_reader(store, &path, &meta.traces_file, &[]).await?;
+    check_groups(meta, reader.metadata(), "traces.parquet")?;
     let columns = [schema::TRACE_ID, schema::START, schema::SPAN_COUNT];
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
-        .with_projection(ProjectionMask::columns(metadata.file_metadata().schema_descr(), columns))
+    let projection = ProjectionMask::columns(reader.metadata().file_metadata().schema_descr(), columns);
+    let decoder = ParquetPushDecoderBuilder::new_with_metadata(reader)
+        .with_projection(projection)
         .with_row_groups(groups.to_vec())
         .with_batch_size(64 * 1024)
         .build()?;
@@ -155,8 +154,8 @@ pub(super) async fn scan(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let tables = trace_tables(store, meta, groups).await?;
     if filter.is_empty() {
+        let tables = trace_tables(store, meta, groups).await?;
         let mut hits = Vec::new();
         for (table, &g) in tables.iter().zip(groups) {
             for (i, id) in table.ids.iter().enumerate() {
@@ -169,9 +168,8 @@ pub(super) async fn scan(
 
     // 1. Candidate rows from the conditions only a span's own attribute entries can meet.
     let mut candidates: Vec<Option<Vec<u32>>> = vec![None; groups.len()];
-    let mut per_row: Vec<(usize, bool)> = Vec::new();
-    let conditions: Vec<_> = filter.all_attrs().collect();
-    for (i, (c, scope)) in conditions.iter().enumerate() {
+    let mut per_row: Vec<usize> = Vec::new();
+    for (i, (c, scope)) in filter.all_attrs().enumerate() {
         let dedicated = meta.dedicated.span.iter().any(|d| d.key == c.key);
         let resource_possible = |g: usize| {
             let rg = &meta.row_groups[g];
@@ -183,60 +181,70 @@ pub(super) async fn scan(
             .iter()
             .map(|&g| {
                 !dedicated
-                    && *scope != Some(AttrScope::Resource)
-                    && (*scope == Some(AttrScope::Span) || !resource_possible(g))
+                    && scope != Some(AttrScope::Resource)
+                    && (scope == Some(AttrScope::Span) || !resource_possible(g))
             })
             .collect();
         if sparse.iter().any(|s| *s) {
             let wanted: Vec<usize> = groups.iter().zip(&sparse).filter(|(_, s)| **s).map(|(&g, _)| g).collect();
             let rows = attribute_rows(store, meta, &wanted, c, filter.non_scalars_match).await?;
             for ((slot, &g), is_sparse) in candidates.iter_mut().zip(groups).zip(&sparse) {
-                if !*is_sparse {
-                    continue;
+                if *is_sparse {
+                    let found = rows.get(&g).cloned().unwrap_or_default();
+                    *slot = Some(match slot.take() {
+                        None => found,
+                        Some(previous) => intersect(&previous, &found),
+                    });
                 }
-                let found = rows.get(&g).cloned().unwrap_or_default();
-                *slot = Some(match slot.take() {
-                    None => found,
-                    Some(previous) => intersect(&previous, &found),
-                });
             }
         }
         // Groups where it is not sparse judge it per row.
         if sparse.iter().any(|s| !*s) {
-            per_row.push((i, true));
+            per_row.push(i);
         }
     }
-    let fixed = filter.service.is_some()
-        || filter.name.is_some()
-        || filter.kind.is_some()
-        || filter.status.is_some()
-        || filter.min_duration_nanos.is_some()
-        || filter.max_duration_nanos.is_some();
-    let active: Vec<usize> =
-        (0..groups.len()).filter(|&i| candidates[i].as_ref().is_none_or(|c| !c.is_empty())).collect();
 
-    // 2. The other conditions, per row, on the columns they need.
-    let matched_rows: Vec<Vec<u32>> = if !fixed && per_row.is_empty() {
-        candidates.into_iter().map(|c| c.unwrap_or_default()).collect()
-    } else if active.is_empty() {
-        vec![Vec::new(); groups.len()]
-    } else {
-        let judged: Vec<usize> = active.iter().map(|&i| groups[i]).collect();
-        let judged_candidates: Vec<Option<Vec<u32>>> = active.iter().map(|&i| candidates[i].clone()).collect();
-        let per_row_conditions: Vec<usize> = per_row.iter().map(|(i, _)| *i).collect();
-        let rows = judge_rows(store, meta, &judged, &judged_candidates, filter, &per_row_conditions).await?;
-        let mut out = vec![Vec::new(); groups.len()];
-        for (&i, rows) in active.iter().zip(rows) {
-            out[i] = rows;
+    // 2. The other conditions, per row, on the columns they need: with few candidates, one condition at a time
+    //    (each pass reads one column at the rows still standing, most selective first); else all at once.
+    let total_rows: u64 = groups.iter().map(|&g| meta.row_groups[g].rows).sum();
+    let standing: u64 = candidates
+        .iter()
+        .zip(groups)
+        .map(|(c, &g)| c.as_ref().map_or(meta.row_groups[g].rows, |c| c.len() as u64))
+        .sum();
+    let all = Checks::of(filter, per_row);
+    let stages = if standing * 8 <= total_rows { all.one_by_one() } else { vec![all] };
+    let mut rows: Vec<Option<Vec<u32>>> = candidates;
+    for stage in stages {
+        if stage.is_empty() {
+            continue;
         }
-        out
-    };
+        let active: Vec<usize> =
+            (0..groups.len()).filter(|&i| rows[i].as_ref().is_none_or(|c| !c.is_empty())).collect();
+        if active.is_empty() {
+            break;
+        }
+        let judged: Vec<usize> = active.iter().map(|&i| groups[i]).collect();
+        let judged_rows: Vec<Option<Vec<u32>>> = active.iter().map(|&i| rows[i].take()).collect();
+        let kept = judge_rows(store, meta, &judged, &judged_rows, filter, &stage).await?;
+        for (&i, kept) in active.iter().zip(kept) {
+            rows[i] = Some(kept);
+        }
+    }
+    let matched_rows: Vec<Vec<u32>> = rows
+        .into_iter()
+        .zip(groups)
+        .map(|(r, &g)| r.unwrap_or_else(|| (0..meta.row_groups[g].rows as u32).collect()))
+        .collect();
 
-    // 3. Matches counted per trace (rows ascending; each trace's rows are a range).
+    // 3. Matches counted per trace (rows ascending; each trace's rows are a range), in the row groups that have any.
+    let with_matches: Vec<usize> = (0..groups.len()).filter(|&i| !matched_rows[i].is_empty()).collect();
+    let tables = trace_tables(store, meta, &with_matches.iter().map(|&i| groups[i]).collect::<Vec<_>>()).await?;
     let mut hits = Vec::new();
-    for ((table, rows), &g) in tables.iter().zip(&matched_rows).zip(groups) {
+    for (table, &i) in tables.iter().zip(&with_matches) {
+        let g = groups[i];
         let mut trace = 0usize;
-        for &row in rows {
+        for &row in &matched_rows[i] {
             while table.first_rows.get(trace + 1).is_some_and(|&end| end <= row) {
                 trace += 1;
             }
@@ -255,6 +263,64 @@ pub(super) async fn scan(
         }
     }
     Ok(hits)
+}
+
+/// Which conditions a pass over `spans.parquet` judges: the span's own columns, and attribute conditions (by
+/// index in `filter.all_attrs()`) judged per row.
+#[derive(Debug, Clone, Default)]
+struct Checks {
+    service: bool,
+    name: bool,
+    kind: bool,
+    status: bool,
+    duration: bool,
+    attrs: Vec<usize>,
+}
+
+impl Checks {
+    fn of(filter: &SpanFilter, attrs: Vec<usize>) -> Self {
+        Self {
+            service: filter.service.is_some(),
+            name: filter.name.is_some(),
+            kind: filter.kind.is_some(),
+            status: filter.status.is_some(),
+            duration: filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some(),
+            attrs,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !(self.service || self.name || self.kind || self.status || self.duration) && self.attrs.is_empty()
+    }
+
+    /// One pass per condition, those that usually rule out the most (span name, then service) first.
+    fn one_by_one(self) -> Vec<Checks> {
+        let one = |set: fn(&mut Checks)| {
+            let mut c = Checks::default();
+            set(&mut c);
+            c
+        };
+        let mut stages = Vec::new();
+        if self.name {
+            stages.push(one(|c| c.name = true));
+        }
+        if self.service {
+            stages.push(one(|c| c.service = true));
+        }
+        if self.kind {
+            stages.push(one(|c| c.kind = true));
+        }
+        if self.status {
+            stages.push(one(|c| c.status = true));
+        }
+        if self.duration {
+            stages.push(one(|c| c.duration = true));
+        }
+        if !self.attrs.is_empty() {
+            stages.push(Checks { attrs: self.attrs, ..Default::default() });
+        }
+        stages
+    }
 }
 
 fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
@@ -301,12 +367,13 @@ async fn key_entries(
         return Ok(out);
     }
     let path = meta.path(ATTRS_FILE);
-    let metadata = cached_metadata_with_index(store, &path, file).await?;
+    let reader = arrow_reader(store, &path, file, &[schema::STR]).await?;
+    let metadata = Arc::clone(reader.metadata());
     let descr = metadata.file_metadata().schema_descr_ptr();
     let leaves = (0..descr.num_columns()).filter(|&i| {
         let column = descr.column(i);
         let name = column.path().parts()[0].as_str();
-        name == schema::ROW_DELTA || name == schema::TYPE || value_fields.contains(name)
+        name == schema::ROW_DELTA || value_fields.contains(name)
     });
     let selections = ranges
         .iter()
@@ -319,14 +386,11 @@ async fn key_entries(
             RowGroupSelection::new(*attrs_group, Some(RowSelection::from(selectors)))
         })
         .collect();
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder_with_options(
-        Arc::clone(&metadata),
-        dictionary_strings(&metadata, &[schema::STR])?,
-    )?
-    .with_projection(ProjectionMask::leaves(&descr, leaves))
-    .with_row_group_selections(selections)
-    .with_batch_size(64 * 1024)
-    .build()?;
+    let decoder = ParquetPushDecoderBuilder::new_with_metadata(reader)
+        .with_projection(ProjectionMask::leaves(&descr, leaves))
+        .with_row_group_selections(selections)
+        .with_batch_size(64 * 1024)
+        .build()?;
     // Entries come in selection order: each range's rows in turn, the row going up along the run.
     let mut range = 0usize;
     let mut left = ranges[0].2.len();
@@ -370,7 +434,11 @@ async fn attribute_rows(
     condition: &super::AttrCondition,
     non_scalars_match: bool,
 ) -> Result<HashMap<usize, Vec<u32>>, BlockError> {
-    let fields = value_fields(std::iter::once(condition));
+    let mut fields = value_fields(std::iter::once(condition));
+    if non_scalars_match {
+        // Arrays and maps meet any condition: only their type code tells them.
+        fields.insert(schema::TYPE);
+    }
     let entries = key_entries(store, meta, groups, &condition.key, &fields).await?;
     let views: Vec<ValueFields<'_>> = entries.batches.iter().map(ValueFields::of_batch).collect::<Result<_, _>>()?;
     // Strings read as dictionaries: the condition is judged once per distinct value of each batch.
@@ -414,41 +482,6 @@ fn value_fields<'a>(conditions: impl Iterator<Item = &'a super::AttrCondition>) 
     fields
 }
 
-/// Reader options that read the named string columns (top level, or the keys and string values of the
-/// attribute lists) as dictionaries: a condition on them is judged once per distinct value, nothing is copied
-/// per row.
-fn dictionary_strings(metadata: &ParquetMetaData, columns: &[&str]) -> Result<ArrowReaderOptions, BlockError> {
-    fn dictionary(field: &Field) -> Field {
-        let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        field.clone().with_data_type(ty)
-    }
-    let file = metadata.file_metadata();
-    let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match (f.name().as_str(), f.data_type()) {
-            (name, DataType::Utf8) if columns.contains(&name) => dictionary(f),
-            (schema::RESOURCE_ATTRS, DataType::List(element)) => match element.data_type() {
-                DataType::Struct(members) => {
-                    let members: Vec<Field> = members
-                        .iter()
-                        .map(|m| match (m.name().as_str(), m.data_type()) {
-                            (schema::KEY | schema::STR, DataType::Utf8) => dictionary(m),
-                            _ => m.as_ref().clone(),
-                        })
-                        .collect();
-                    let element = element.as_ref().clone().with_data_type(DataType::Struct(members.into()));
-                    f.as_ref().clone().with_data_type(DataType::List(Arc::new(element)))
-                }
-                _ => f.as_ref().clone(),
-            },
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Ok(ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))))
-}
-
 /// A string column of a batch, read as a dictionary when the reader gave one.
 enum Strings<'a> {
     Dictionary { keys: &'a Int32Array, accepted: Vec<bool> },
@@ -488,25 +521,25 @@ async fn judge_rows(
     groups: &[usize],
     candidates: &[Option<Vec<u32>>],
     filter: &SpanFilter,
-    conditions: &[usize],
+    checks: &Checks,
 ) -> Result<Vec<Vec<u32>>, BlockError> {
     let all: Vec<_> = filter.all_attrs().collect();
-    let judged: Vec<(&super::AttrCondition, Option<AttrScope>)> = conditions.iter().map(|&i| all[i]).collect();
+    let judged: Vec<(&super::AttrCondition, Option<AttrScope>)> = checks.attrs.iter().map(|&i| all[i]).collect();
     // Where each judged key's values are.
     let mut keys: Vec<&str> = judged.iter().map(|(c, _)| c.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut wanted: HashSet<String> = [schema::TRACE_ID.to_owned()].into();
+    let mut wanted: HashSet<String> = HashSet::new();
     let mut want = |needed: bool, column: &str| {
         if needed {
             wanted.insert(column.to_owned());
         }
     };
-    want(filter.service.is_some(), schema::SERVICE_NAME);
-    want(filter.name.is_some(), schema::NAME);
-    want(filter.kind.is_some(), schema::KIND);
-    want(filter.status.is_some(), schema::STATUS_CODE);
-    want(filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some(), schema::DURATION);
+    want(checks.service, schema::SERVICE_NAME);
+    want(checks.name, schema::NAME);
+    want(checks.kind, schema::KIND);
+    want(checks.status, schema::STATUS_CODE);
+    want(checks.duration, schema::DURATION);
     let mut generic_keys = Vec::new();
     for (c, scope) in &judged {
         if *scope != Some(AttrScope::Resource) {
@@ -528,7 +561,10 @@ async fn judge_rows(
     generic_keys.sort_unstable();
     generic_keys.dedup();
     // The span's own generic values of the judged keys, by (key, group, row).
-    let fields = value_fields(judged.iter().map(|(c, _)| *c));
+    let mut fields = value_fields(judged.iter().map(|(c, _)| *c));
+    if filter.non_scalars_match {
+        fields.insert(schema::TYPE);
+    }
     let mut generic: Vec<(&str, KeyEntries)> = Vec::new();
     for key in generic_keys {
         generic.push((key, key_entries(store, meta, groups, key, &fields).await?));
@@ -541,7 +577,9 @@ async fn judge_rows(
         generic.iter().map(|(_, e)| e.rows.iter().map(|&(g, row, b, i)| ((g, row), (b, i))).collect()).collect();
 
     let path = meta.path(SPANS_FILE);
-    let metadata = cached_metadata_with_index(store, &path, &meta.spans_file).await?;
+    let strings = [schema::SERVICE_NAME, schema::NAME, schema::RESOURCE_ATTRS];
+    let reader = arrow_reader(store, &path, &meta.spans_file, &strings).await?;
+    let metadata = Arc::clone(reader.metadata());
     check_groups(meta, &metadata, "spans.parquet")?;
     let descr = metadata.file_metadata().schema_descr_ptr();
     let leaves = (0..descr.num_columns()).filter(|&i| {
@@ -569,14 +607,11 @@ async fn judge_rows(
             )
         })
         .collect();
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder_with_options(
-        Arc::clone(&metadata),
-        dictionary_strings(&metadata, &[schema::SERVICE_NAME, schema::NAME])?,
-    )?
-    .with_projection(ProjectionMask::leaves(&descr, leaves))
-    .with_row_group_selections(selections)
-    .with_batch_size(BATCH_ROWS)
-    .build()?;
+    let decoder = ParquetPushDecoderBuilder::new_with_metadata(reader)
+        .with_projection(ProjectionMask::leaves(&descr, leaves))
+        .with_row_group_selections(selections)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
     // Which row of which group each decoded row is.
     let mut positions = groups.iter().enumerate().flat_map(|(i, &g)| {
         let rows: Box<dyn Iterator<Item = u32> + Send> = match &candidates[i] {
@@ -587,24 +622,20 @@ async fn judge_rows(
     });
     let mut out = vec![Vec::new(); groups.len()];
     decode(store, &path, decoder, |batch| {
-        let service = match filter.service.as_deref() {
+        let service = match filter.service.as_deref().filter(|_| checks.service) {
             Some(wanted) => Some((Strings::of(&batch, schema::SERVICE_NAME, wanted)?, wanted)),
             None => None,
         };
-        let name = match filter.name.as_deref() {
+        let name = match filter.name.as_deref().filter(|_| checks.name) {
             Some(wanted) => Some((Strings::of(&batch, schema::NAME, wanted)?, wanted)),
             None => None,
         };
         let ints = |column: &str, needed: bool| -> Result<Option<&Int32Array>, BlockError> {
             if needed { Ok(Some(typed(&batch, column)?)) } else { Ok(None) }
         };
-        let kind = ints(schema::KIND, filter.kind.is_some())?;
-        let status = ints(schema::STATUS_CODE, filter.status.is_some())?;
-        let duration: Option<&Int64Array> =
-            match filter.min_duration_nanos.is_some() || filter.max_duration_nanos.is_some() {
-                true => Some(typed(&batch, schema::DURATION)?),
-                false => None,
-            };
+        let kind = ints(schema::KIND, checks.kind)?;
+        let status = ints(schema::STATUS_CODE, checks.status)?;
+        let duration: Option<&Int64Array> = if checks.duration { Some(typed(&batch, schema::DURATION)?) } else { None };
         // Attribute lookups of the judged keys.
         let service_values = match batch.column_by_name(schema::SERVICE_NAME) {
             Some(array) => Some(StrValues::of(array.as_ref(), schema::SERVICE_NAME)?),
@@ -699,26 +730,61 @@ pub(super) async fn find_traces(
     meta: &BlockMeta,
     ids: &[TraceId],
 ) -> Result<Vec<Hit>, BlockError> {
-    let ids: Vec<TraceId> = ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
+    let mut ids: Vec<TraceId> = ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let groups: Vec<usize> = (0..meta.row_groups.len())
-        .filter(|&g| {
-            ids.iter().any(|id| meta.row_groups[g].min_trace_id <= *id && *id <= meta.row_groups[g].max_trace_id)
-        })
-        .collect();
-    let wanted: HashSet<TraceId> = ids.iter().copied().collect();
-    let tables = trace_tables(store, meta, &groups).await?;
-    let mut hits = Vec::new();
-    for (table, &g) in tables.iter().zip(&groups) {
-        for (i, id) in table.ids.iter().enumerate() {
-            if wanted.contains(id) {
-                let matched = 0;
-                hits.push(Hit { group: g as u32, ordinal: i as u32, trace_id: *id, start: table.starts[i], matched });
-            }
+    ids.sort_unstable();
+    let path = meta.path(TRACES_FILE);
+    let metadata = cached_metadata_with_index(store, &path, &meta.traces_file).await?;
+    check_groups(meta, &metadata, "traces.parquet")?;
+    let descr = metadata.file_metadata().schema_descr_ptr();
+    let id_column = descr
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [schema::TRACE_ID])
+        .ok_or_else(|| corrupt("traces.parquet has no trace_id".into()))?;
+    let mut selections = Vec::new();
+    for (g, rg) in meta.row_groups.iter().enumerate() {
+        let in_range: Vec<TraceId> =
+            ids.iter().filter(|id| rg.min_trace_id <= **id && **id <= rg.max_trace_id).copied().collect();
+        if in_range.is_empty() {
+            continue;
+        }
+        let selection = crate::block::read::pages_with(&metadata, g, id_column, &in_range)
+            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rg.traces as usize)]));
+        if selection.selects_any() {
+            selections.push((g, selection));
         }
     }
+    if selections.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut positions = selections
+        .iter()
+        .flat_map(|(g, selection)| crate::block::read::selected_rows(selection).map(move |row| (*g, row)));
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::columns(&descr, [schema::TRACE_ID, schema::START]))
+        .with_row_group_selections(
+            selections.iter().map(|(g, s)| RowGroupSelection::new(*g, Some(s.clone()))).collect(),
+        )
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    let mut hits = Vec::new();
+    decode(store, &path, decoder, |batch| {
+        let found = column_of(&batch, schema::TRACE_ID)?.as_fixed_size_binary();
+        let starts: &UInt64Array = typed(&batch, schema::START)?;
+        for row in 0..batch.num_rows() {
+            let (g, ordinal) = positions.next().ok_or_else(|| corrupt("more trace ids than selected".into()))?;
+            let Some(id) = TraceId::from_slice(found.value(row)) else { continue };
+            if ids.binary_search(&id).is_ok() {
+                let (group, ordinal) = (g as u32, ordinal as u32);
+                hits.push(Hit { group, ordinal, trace_id: id, start: starts.value(row), matched: 0 });
+            }
+        }
+        Ok(())
+    })
+    .await?;
     Ok(hits)
 }
 
@@ -743,7 +809,17 @@ pub(super) async fn summaries(
         let rows: Vec<usize> = run.iter().map(|p| p.1 as usize).collect();
         selections.push(RowGroupSelection::new(g, Some(exact_rows(&rows, metadata.row_group(g).num_rows() as usize))));
     }
+    let columns = [
+        schema::START,
+        schema::DURATION,
+        schema::ROOT_SERVICE,
+        schema::ROOT_NAME,
+        schema::SPAN_COUNT,
+        schema::ERROR_COUNT,
+        schema::SERVICES,
+    ];
     let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::columns(metadata.file_metadata().schema_descr(), columns))
         .with_row_group_selections(selections)
         .with_batch_size(BATCH_ROWS)
         .build()?;
@@ -791,7 +867,7 @@ pub(super) async fn for_each_attribute(
     key: &str,
     mut each: impl FnMut(u64, Scalar<'_>),
 ) -> Result<(), BlockError> {
-    let fields: HashSet<&str> = [schema::STR, schema::INT, schema::DOUBLE, schema::BOOL].into();
+    let fields: HashSet<&str> = [schema::TYPE, schema::STR, schema::INT, schema::DOUBLE, schema::BOOL].into();
     let entries = key_entries(store, meta, groups, key, &fields).await?;
     let views: Vec<ValueFields<'_>> = entries.batches.iter().map(ValueFields::of_batch).collect::<Result<_, _>>()?;
     for &(g, row, b, i) in &entries.rows {

@@ -186,22 +186,36 @@ enum Place {
 struct Found {
     /// The earliest start of its parts found so far.
     start: u64,
-    /// Its parts, with how many matching spans each holds.
-    places: Vec<(Place, u64)>,
+    /// Its first part found, with how many matching spans it holds (most traces have one part: no allocation).
+    first: (Place, u64),
+    /// Its other parts.
+    more: Vec<(Place, u64)>,
     /// Whether its parts elsewhere (not matching, or in row groups not scanned) have been looked up.
     resolved: bool,
 }
 
 impl Found {
+    fn new(place: Place, start: u64, matched: u64) -> Self {
+        Self { start, first: (place, matched), more: Vec::new(), resolved: false }
+    }
+
+    fn places(&self) -> impl Iterator<Item = &(Place, u64)> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    fn parts(&self) -> usize {
+        1 + self.more.len()
+    }
+
     fn matched(&self) -> u64 {
-        self.places.iter().map(|(_, n)| n).sum()
+        self.places().map(|(_, n)| n).sum()
     }
 
     fn add(&mut self, place: Place, start: u64, matched: u64) {
         self.start = self.start.min(start);
-        match self.places.iter_mut().find(|(p, _)| *p == place) {
+        match std::iter::once(&mut self.first).chain(&mut self.more).find(|(p, _)| *p == place) {
             Some((_, n)) => *n = (*n).max(matched),
-            None => self.places.push((place, matched)),
+            None => self.more.push((place, matched)),
         }
     }
 }
@@ -228,10 +242,10 @@ impl Store {
         let mut spread: Vec<TraceId> = Vec::new();
         for c in &page {
             let f = &found[&c.trace_id];
-            if f.places.len() > 1 {
+            if f.parts() > 1 {
                 spread.push(c.trace_id);
             }
-            for (place, _) in &f.places {
+            for (place, _) in f.places() {
                 match *place {
                     Place::Head => {
                         let part = head_parts
@@ -251,7 +265,7 @@ impl Store {
             let ids: HashMap<(u32, u32), TraceId> = page
                 .iter()
                 .flat_map(|c| {
-                    found[&c.trace_id].places.iter().filter_map(move |(p, _)| match *p {
+                    found[&c.trace_id].places().filter_map(move |(p, _)| match *p {
                         Place::Block { block: b, group, ordinal } if b == block => Some(((group, ordinal), c.trace_id)),
                         _ => None,
                     })
@@ -312,7 +326,7 @@ impl Store {
         let mut found: IdMap<Found> = IdMap::default();
         for (id, n) in head_matched {
             let start = head_starts.get(&id).copied().unwrap_or(u64::MAX);
-            found.insert(id, Found { start, places: vec![(Place::Head, n)], resolved: false });
+            found.insert(id, Found::new(Place::Head, start, n));
         }
 
         let metas = self.blocks.of(tenant);
@@ -353,10 +367,14 @@ impl Store {
                     let (b, hits) = done.map_err(|e| StoreError::Block(format!("search task: {e}")))?;
                     for hit in hits? {
                         let place = Place::Block { block: b as u32, group: hit.group, ordinal: hit.ordinal };
-                        found
-                            .entry(hit.trace_id)
-                            .or_insert_with(|| Found { start: hit.start, places: Vec::new(), resolved: false })
-                            .add(place, hit.start, hit.matched);
+                        match found.entry(hit.trace_id) {
+                            std::collections::hash_map::Entry::Occupied(mut f) => {
+                                f.get_mut().add(place, hit.start, hit.matched)
+                            }
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert(Found::new(place, hit.start, hit.matched));
+                            }
+                        }
                     }
                 }
             }
@@ -372,7 +390,7 @@ impl Store {
                 let f = found.get_mut(id).expect("ranked from found");
                 f.resolved = true;
                 if let Some(&start) = head_starts.get(id)
-                    && !f.places.iter().any(|(p, _)| *p == Place::Head)
+                    && !f.places().any(|(p, _)| *p == Place::Head)
                 {
                     moved |= start < f.start;
                     f.add(Place::Head, start, 0);
@@ -383,10 +401,7 @@ impl Store {
                     .iter()
                     .filter(|id| meta.may_contain(id))
                     .filter(|id| {
-                        !found[*id]
-                            .places
-                            .iter()
-                            .any(|(p, _)| matches!(p, Place::Block { block, .. } if *block == b as u32))
+                        !found[*id].places().any(|(p, _)| matches!(p, Place::Block { block, .. } if *block == b as u32))
                     })
                     .copied()
                     .collect();
