@@ -216,6 +216,7 @@ impl Store {
         let (objects, sealed_part, runtime) =
             (Arc::clone(&self.objects), Arc::clone(sealed), tokio::runtime::Handle::current());
         let block_tenant = tenant.clone();
+        let row_group_spans = self.config.row_group_spans;
         let written = tokio::task::spawn_blocking(move || {
             let (first, last) = traces;
             let in_range = |id: &TraceId| *id >= first && *id <= last;
@@ -223,8 +224,11 @@ impl Store {
             let source = sealed_part.source_where(&block_tenant, in_range);
             let decisions = sealed_part.decisions(&block_tenant);
             let count = source.len() as u64;
-            let options =
-                BlockOptions { crash_point_before_meta: Some(crash::CUT_AFTER_BLOCK_DATA), ..BlockOptions::default() };
+            let options = BlockOptions {
+                crash_point_before_meta: Some(crash::CUT_AFTER_BLOCK_DATA),
+                row_group_spans,
+                ..BlockOptions::default()
+            };
             let meta =
                 runtime.block_on(block::write_encoded(objects.as_ref(), &block_tenant, &source, &decisions, &options));
             meta.map(|meta| (meta, count))

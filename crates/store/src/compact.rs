@@ -125,8 +125,11 @@ impl Store {
         report.duplicates_dropped += before - spans.len() as u64;
         report.spans += spans.len() as u64;
 
-        let options =
-            BlockOptions { crash_point_before_meta: Some(crash::COMPACT_AFTER_OUTPUT_DATA), ..BlockOptions::default() };
+        let options = BlockOptions {
+            crash_point_before_meta: Some(crash::COMPACT_AFTER_OUTPUT_DATA),
+            row_group_spans: self.config.row_group_spans,
+            ..BlockOptions::default()
+        };
         let written = block::write_block_with_decisions(objects, tenant, spans, &decisions, &options)
             .await
             .map_err(|e| StoreError::Block(format!("compaction write: {e}")))?;

@@ -27,8 +27,11 @@ pub struct StoreConfig {
     /// ...or once its oldest span arrived this long ago.
     pub block_max_age: Duration,
     /// A cut writes blocks of at most about this many spans (each a range of trace ids; a trace is never split),
-    /// decoding one at a time: this bounds the memory a cut of a large head takes.
+    /// one at a time: this bounds the memory a cut of a large head takes.
     pub cut_block_spans: usize,
+    /// A block's row groups are slices of its traces by start time of about this many spans (see
+    /// `block::BlockOptions::row_group_spans`).
+    pub row_group_spans: usize,
     /// Blocks whose data ends in the same window of this length are merged by compaction...
     pub compaction_window: Duration,
     /// ...into blocks of at most about this many spans (compaction holds them in memory while merging).
@@ -49,6 +52,7 @@ impl Default for StoreConfig {
             block_cut_bytes: 256 * MIB,
             block_max_age: Duration::from_secs(300),
             cut_block_spans: 1_000_000,
+            row_group_spans: crate::block::BlockOptions::default().row_group_spans,
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 400_000,
             retention: Duration::from_secs(14 * 24 * 3600),

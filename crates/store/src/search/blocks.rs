@@ -645,10 +645,11 @@ async fn judge_rows(
             Some(array) => Some(AttrListView::new(array.as_ref(), schema::RESOURCE_ATTRS)?),
             None => None,
         };
+        // The dedicated columns read (those of the scopes the conditions look in).
         let dedicated_view =
             |columns: &[crate::block::DedicatedColumn], key: &str| -> Result<Option<DedicatedView<'_>>, BlockError> {
-                match columns.iter().find(|d| d.key == key) {
-                    Some(d) => Ok(Some(DedicatedView::new(column_of(&batch, &d.column)?, d.ty, &d.column)?)),
+                match columns.iter().find(|d| d.key == key).and_then(|d| Some((d, batch.column_by_name(&d.column)?))) {
+                    Some((d, array)) => Ok(Some(DedicatedView::new(array.as_ref(), d.ty, &d.column)?)),
                     None => Ok(None),
                 }
             };
