@@ -214,7 +214,7 @@ fn reference(spans: &[Sent], filter: &SpanFilter, request: &SearchRequest) -> Ve
         })
         .map(|(id, (start, matched))| (id, start, matched))
         .collect();
-    found.sort_by(|a, b| (b.1, b.0).cmp(&(a.1, a.0)));
+    found.sort_by_key(|&(id, start, _)| std::cmp::Reverse((start, id)));
     found
 }
 
@@ -249,7 +249,9 @@ async fn every_page_of_every_filter_matches_a_scan_of_all_spans() {
     assert!(store.stats().head_spans > 0, "some spans stay in the head");
 
     let middle = BASE + 12 * HOUR;
-    let filters: Vec<(&str, SpanFilter, Option<(u64, u64)>)> = vec![
+    // (what, filter, start range)
+    type Case = (&'static str, SpanFilter, Option<(u64, u64)>);
+    let filters: Vec<Case> = vec![
         ("everything", SpanFilter::default(), None),
         ("time range only", SpanFilter::default(), Some((middle - 2 * HOUR, middle + HOUR))),
         ("service", SpanFilter { service: Some("auth".into()), ..Default::default() }, None),
