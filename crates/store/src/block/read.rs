@@ -276,7 +276,7 @@ pub async fn read_all(store: &dyn ObjectStore, meta: &BlockMeta) -> Result<Vec<B
         .map_err(with_block(meta))?;
     let groups: Vec<usize> = (0..meta.row_groups.len()).collect();
     let rows = |row: u64| Some(row as usize);
-    read_attrs(store, meta, &groups, rows, |row, kv| spans[row].span.attributes.push(kv))
+    read_attrs(store, meta, &groups, 0..u64::MAX, rows, |row, kv| spans[row].span.attributes.push(kv))
         .await
         .map_err(with_block(meta))?;
     Ok(spans)
@@ -290,25 +290,31 @@ pub async fn read_trace_spans(
     read_traces_spans(store, meta, std::slice::from_ref(trace_id)).await
 }
 
-/// The spans of several traces in one pass over the block. Row groups are slices by time whose trace-id ranges
-/// overlap: the page index of the trace id column narrows each to the pages that may hold an id, those ids are
-/// read to find the exact rows, then only those rows of the other columns and their entries in `attrs.parquet`.
+/// The spans of several traces in one pass over the block: `traces.parquet` says in which row group and at which
+/// rows each trace is (its trace ids are stored uncompressed and sorted in small pages, so the page index
+/// narrows a lookup to a page per row group), then only those rows of `spans.parquet` are read, and their
+/// entries in `attrs.parquet`.
 pub async fn read_traces_spans(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
     trace_ids: &[TraceId],
 ) -> Result<Vec<BlockSpan>, BlockError> {
     check_version(meta)?;
-    let candidates: Vec<usize> = meta
-        .row_groups
-        .iter()
-        .enumerate()
-        .filter(|(_, rg)| trace_ids.iter().any(|id| rg.min_trace_id <= *id && *id <= rg.max_trace_id))
-        .map(|(i, _)| i)
-        .collect();
-    if candidates.is_empty() {
+    let located = locate_traces(store, meta, trace_ids).await.map_err(with_block(meta))?;
+    if located.is_empty() {
         return Ok(Vec::new());
     }
+    let mut groups: Vec<usize> = located.iter().map(|l| l.group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let first_rows = trace_first_rows(store, meta, &groups).await.map_err(with_block(meta))?;
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    for l in &located {
+        let rows = &first_rows[groups.binary_search(&l.group).expect("listed")];
+        let (first, end) = (rows[l.ordinal] as usize, rows[l.ordinal + 1] as usize);
+        found.extend((first..end).map(|row| (l.group, row)));
+    }
+    found.sort_unstable();
     let path = meta.path(SPANS_FILE);
     let metadata = cached_metadata_with_index(store, &path, &meta.spans_file).await?;
     if metadata.num_row_groups() != meta.row_groups.len() {
@@ -320,49 +326,6 @@ pub async fn read_traces_spans(
                 meta.row_groups.len()
             ),
         });
-    }
-    let schema_descr = metadata.file_metadata().schema_descr_ptr();
-    let trace_column = schema_descr
-        .columns()
-        .iter()
-        .position(|c| c.path().parts() == [schema::TRACE_ID])
-        .ok_or_else(|| BlockError::Corrupt { block: meta.block_id.clone(), reason: "no trace_id column".into() })?;
-
-    // 1. The trace ids of the pages that may hold one, to find the rows that do.
-    let mut scanned: Vec<(usize, RowSelection)> = Vec::new();
-    for &rg in &candidates {
-        let rows = metadata.row_group(rg).num_rows() as usize;
-        let selection = pages_with(&metadata, rg, trace_column, trace_ids)
-            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rows)]));
-        if selection.selects_any() {
-            scanned.push((rg, selection));
-        }
-    }
-    let mut positions = scanned.iter().flat_map(|(rg, selection)| selected_rows(selection).map(move |row| (*rg, row)));
-    let wanted: std::collections::HashSet<[u8; 16], foldhash::fast::RandomState> =
-        trace_ids.iter().map(|id| id.0).collect();
-    let mut found: Vec<(usize, usize)> = Vec::new();
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
-        .with_projection(ProjectionMask::leaves(&schema_descr, [trace_column]))
-        .with_row_group_selections(
-            scanned.iter().map(|(rg, sel)| RowGroupSelection::new(*rg, Some(sel.clone()))).collect(),
-        )
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
-    decode(store, &path, decoder, |batch| {
-        let ids = batch.column(0).as_fixed_size_binary();
-        for id in ids.iter() {
-            let at = positions.next().ok_or_else(|| corrupt("more trace ids than rows selected".into()))?;
-            if id.and_then(|id| <[u8; 16]>::try_from(id).ok()).is_some_and(|id| wanted.contains(&id)) {
-                found.push(at);
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(with_block(meta))?;
-    if found.is_empty() {
-        return Ok(Vec::new());
     }
 
     // 2. Those rows, every column.
@@ -399,9 +362,17 @@ pub async fn read_traces_spans(
     // Spans are in row order: a row's span is found by binary search.
     let rows: Vec<u64> = found.iter().map(|(rg, row)| meta.row_groups[*rg].first_row + *row as u64).collect();
     let groups: Vec<usize> = by_group.iter().map(|(rg, _)| *rg).collect();
-    read_attrs(store, meta, &groups, |row| rows.binary_search(&row).ok(), |i, kv| spans[i].span.attributes.push(kv))
-        .await
-        .map_err(with_block(meta))?;
+    let bounds = rows[0]..rows[rows.len() - 1] + 1;
+    read_attrs(
+        store,
+        meta,
+        &groups,
+        bounds,
+        |row| rows.binary_search(&row).ok(),
+        |i, kv| spans[i].span.attributes.push(kv),
+    )
+    .await
+    .map_err(with_block(meta))?;
     Ok(spans)
 }
 
@@ -413,6 +384,125 @@ pub(crate) fn selected_rows(selection: &RowSelection) -> impl Iterator<Item = us
         at += s.row_count;
         if s.skip { 0..0 } else { range }
     })
+}
+
+/// Where a trace is in a block: its row group, its row there in `traces.parquet`, and its part's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Located {
+    pub group: usize,
+    pub ordinal: usize,
+    pub trace_id: TraceId,
+    pub start: u64,
+}
+
+/// Where the given traces are in the block (those it holds), from `traces.parquet`: in each row group whose
+/// range holds an id, only the pages of the sorted trace id column whose range holds one are read.
+pub(crate) async fn locate_traces(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    ids: &[TraceId],
+) -> Result<Vec<Located>, BlockError> {
+    let mut ids: Vec<TraceId> = ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let path = meta.path(super::TRACES_FILE);
+    let metadata = cached_metadata_with_index(store, &path, &meta.traces_file).await?;
+    if metadata.num_row_groups() != meta.row_groups.len() {
+        return Err(corrupt("traces.parquet and meta.json list different row groups".into()));
+    }
+    let descr = metadata.file_metadata().schema_descr_ptr();
+    let id_column = descr
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [schema::TRACE_ID])
+        .ok_or_else(|| corrupt("traces.parquet has no trace_id".into()))?;
+    let mut selections = Vec::new();
+    for (g, rg) in meta.row_groups.iter().enumerate() {
+        let in_range: Vec<TraceId> =
+            ids.iter().filter(|id| rg.min_trace_id <= **id && **id <= rg.max_trace_id).copied().collect();
+        if in_range.is_empty() {
+            continue;
+        }
+        let selection = pages_with(&metadata, g, id_column, &in_range)
+            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rg.traces as usize)]));
+        if selection.selects_any() {
+            selections.push((g, selection));
+        }
+    }
+    if selections.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut positions = selections.iter().flat_map(|(g, selection)| selected_rows(selection).map(move |row| (*g, row)));
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(ProjectionMask::columns(&descr, [schema::TRACE_ID, schema::START]))
+        .with_row_group_selections(
+            selections.iter().map(|(g, s)| RowGroupSelection::new(*g, Some(s.clone()))).collect(),
+        )
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    let mut located = Vec::new();
+    decode(store, &path, decoder, |batch| {
+        let found = batch
+            .column_by_name(schema::TRACE_ID)
+            .ok_or_else(|| corrupt("traces.parquet lacks trace_id".into()))?
+            .as_fixed_size_binary();
+        let starts: &UInt64Array = typed(&batch, schema::START)?;
+        for row in 0..batch.num_rows() {
+            let (group, ordinal) = positions.next().ok_or_else(|| corrupt("more trace ids than selected".into()))?;
+            let Some(trace_id) = TraceId::from_slice(found.value(row)) else { continue };
+            if ids.binary_search(&trace_id).is_ok() {
+                located.push(Located { group, ordinal, trace_id, start: starts.value(row) });
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(located)
+}
+
+/// For each of row groups `groups` (ascending), the row of each trace's first span in the row group and the row
+/// count at the end, from the span counts of `traces.parquet`.
+pub(crate) async fn trace_first_rows(
+    store: &dyn ObjectStore,
+    meta: &BlockMeta,
+    groups: &[usize],
+) -> Result<Vec<Vec<u32>>, BlockError> {
+    let path = meta.path(super::TRACES_FILE);
+    let metadata = cached_metadata_with_index(store, &path, &meta.traces_file).await?;
+    let projection = ProjectionMask::columns(metadata.file_metadata().schema_descr(), [schema::SPAN_COUNT]);
+    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
+        .with_projection(projection)
+        .with_row_groups(groups.to_vec())
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut counts: Vec<u32> = Vec::new();
+    decode(store, &path, decoder, |batch| {
+        counts.extend_from_slice(typed::<UInt32Array>(&batch, schema::SPAN_COUNT)?.values());
+        Ok(())
+    })
+    .await?;
+    let mut out = Vec::with_capacity(groups.len());
+    let mut at = 0usize;
+    for &g in groups {
+        let rg = meta.row_groups.get(g).ok_or_else(|| corrupt(format!("no row group {g}")))?;
+        let counts = counts
+            .get(at..at + rg.traces as usize)
+            .ok_or_else(|| corrupt("traces.parquet has fewer traces than meta.json".into()))?;
+        at += rg.traces as usize;
+        let mut rows = Vec::with_capacity(counts.len() + 1);
+        rows.push(0u32);
+        for &c in counts {
+            rows.push(rows.last().copied().unwrap_or(0) + c);
+        }
+        if rows.last().copied() != Some(rg.rows as u32) {
+            return Err(corrupt(format!("traces.parquet row group {g} does not count the spans meta.json does")));
+        }
+        out.push(rows);
+    }
+    Ok(out)
 }
 
 /// A selection of exactly `rows` (sorted) of a row group of `total` rows.
@@ -433,12 +523,14 @@ pub(crate) fn exact_rows(rows: &[usize], total: usize) -> RowSelection {
 }
 
 /// The span attributes in `attrs.parquet` of row groups `groups` (of `spans.parquet`, ascending) whose span
-/// `wanted` maps (from its row number in `spans.parquet`) to something: `each` gets that and the attribute.
+/// `wanted` maps (from its row number in `spans.parquet`, if within `bounds`) to something: `each` gets that and
+/// the attribute.
 /// Reads the row column of those row groups, then the other columns only at the entries wanted.
 async fn read_attrs<T>(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
     groups: &[usize],
+    bounds: Range<u64>,
     wanted: impl Fn(u64) -> Option<T>,
     mut each: impl FnMut(T, KeyValue),
 ) -> Result<(), BlockError> {
@@ -454,10 +546,13 @@ async fn read_attrs<T>(
     // 1. Every entry's row, then which entries are wanted.
     let mut picked: Vec<(usize, Vec<usize>, Vec<T>)> = Vec::new();
     for &(group, attrs_group) in &with_attrs {
-        let rows = entry_rows(store, &path, &metadata, &meta.row_groups[group], attrs_group as usize).await?;
+        let rg = &meta.row_groups[group];
+        let rows = entry_rows(store, &path, &metadata, rg, attrs_group as usize).await?;
         let (mut entries, mut targets) = (Vec::new(), Vec::new());
         for (entry, row) in rows.into_iter().enumerate() {
-            if let Some(target) = wanted(row) {
+            if bounds.contains(&row)
+                && let Some(target) = wanted(row)
+            {
                 entries.push(entry);
                 targets.push(target);
             }

@@ -725,68 +725,23 @@ fn s_is_valid(values: &StrValues<'_>, row: usize) -> bool {
 }
 
 /// Where the given traces are in this block (their row group and row in `traces.parquet`) and where their part
-/// here starts. Only the pages of the trace id column whose range holds an id are read, in each row group.
+/// here starts.
 pub(super) async fn find_traces(
     store: &dyn ObjectStore,
     meta: &BlockMeta,
     ids: &[TraceId],
 ) -> Result<Vec<Hit>, BlockError> {
-    let mut ids: Vec<TraceId> = ids.iter().filter(|id| meta.may_contain(id)).copied().collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    ids.sort_unstable();
-    let path = meta.path(TRACES_FILE);
-    let metadata = cached_metadata_with_index(store, &path, &meta.traces_file).await?;
-    check_groups(meta, &metadata, "traces.parquet")?;
-    let descr = metadata.file_metadata().schema_descr_ptr();
-    let id_column = descr
-        .columns()
-        .iter()
-        .position(|c| c.path().parts() == [schema::TRACE_ID])
-        .ok_or_else(|| corrupt("traces.parquet has no trace_id".into()))?;
-    let mut selections = Vec::new();
-    for (g, rg) in meta.row_groups.iter().enumerate() {
-        let in_range: Vec<TraceId> =
-            ids.iter().filter(|id| rg.min_trace_id <= **id && **id <= rg.max_trace_id).copied().collect();
-        if in_range.is_empty() {
-            continue;
-        }
-        let selection = crate::block::read::pages_with(&metadata, g, id_column, &in_range)
-            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rg.traces as usize)]));
-        if selection.selects_any() {
-            selections.push((g, selection));
-        }
-    }
-    if selections.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut positions = selections
-        .iter()
-        .flat_map(|(g, selection)| crate::block::read::selected_rows(selection).map(move |row| (*g, row)));
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(Arc::clone(&metadata))?
-        .with_projection(ProjectionMask::columns(&descr, [schema::TRACE_ID, schema::START]))
-        .with_row_group_selections(
-            selections.iter().map(|(g, s)| RowGroupSelection::new(*g, Some(s.clone()))).collect(),
-        )
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
-    let mut hits = Vec::new();
-    decode(store, &path, decoder, |batch| {
-        let found = column_of(&batch, schema::TRACE_ID)?.as_fixed_size_binary();
-        let starts: &UInt64Array = typed(&batch, schema::START)?;
-        for row in 0..batch.num_rows() {
-            let (g, ordinal) = positions.next().ok_or_else(|| corrupt("more trace ids than selected".into()))?;
-            let Some(id) = TraceId::from_slice(found.value(row)) else { continue };
-            if ids.binary_search(&id).is_ok() {
-                let (group, ordinal) = (g as u32, ordinal as u32);
-                hits.push(Hit { group, ordinal, trace_id: id, start: starts.value(row), matched: 0 });
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(hits)
+    Ok(crate::block::read::locate_traces(store, meta, ids)
+        .await?
+        .into_iter()
+        .map(|l| Hit {
+            group: l.group as u32,
+            ordinal: l.ordinal as u32,
+            trace_id: l.trace_id,
+            start: l.start,
+            matched: 0,
+        })
+        .collect())
 }
 
 /// Summaries of trace parts at the given places (row group, row in it) of `traces.parquet`.
