@@ -225,8 +225,8 @@ fn base_properties(options: &BlockOptions) -> parquet::file::properties::WriterP
 /// - `start_unix_nano`: plain; zstd matches the high bytes shared within a trace (3.6 B/span; BYTE_STREAM_SPLIT
 ///   3.8, DELTA_BINARY_PACKED 6.1 since every trace boundary is a random jump).
 ///
-/// Pages are small (`page_rows`, and a quarter of that for trace ids) so that a trace lookup, or a search that
-/// judges a few candidate rows, decodes little more than those rows.
+/// Pages are small (`page_rows`) so that reading a trace, or a search that judges a few candidate rows, decodes
+/// little more than those rows.
 ///
 /// Columns zstd cannot shrink are left uncompressed: reading a compressed column chunk costs a zstd context
 /// (tens of microseconds), which adds up over the many small reads of a search. Random span ids, and the kinds,
@@ -234,7 +234,6 @@ fn base_properties(options: &BlockOptions) -> parquet::file::properties::WriterP
 pub fn spans_properties(options: &BlockOptions) -> WriterProperties {
     let mut b = base_properties(options)
         .set_data_page_row_count_limit(options.page_rows)
-        .set_column_data_page_row_count_limit(path(&[TRACE_ID]), (options.page_rows / 4).max(1))
         .set_column_statistics_enabled(path(&[START]), EnabledStatistics::Chunk)
         .set_column_statistics_enabled(path(&[DURATION]), EnabledStatistics::Chunk);
     for p in [
