@@ -197,7 +197,7 @@ impl<'a> StrValues<'a> {
         })
     }
 
-    fn is_valid(&self, i: usize) -> bool {
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
         match self {
             Self::Plain(a) => a.is_valid(i),
             Self::Dictionary { keys, .. } => keys.is_valid(i),

@@ -16,18 +16,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, Int32Array, Int64Array, RecordBatch, UInt64Array};
 use clew_model::latency_buckets::bucket_of_nanos;
 use clew_model::otlp::Span;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
-use parquet::file::metadata::PageIndexPolicy;
 use prost::Message;
 
-use super::attrs::{corrupt, downcast};
+use super::attrs::{StrValues, corrupt, downcast};
 use super::meta::BlockMeta;
-use super::read::{decode, load_metadata, project_columns};
+use super::read::{decode, project_columns};
 use super::{BlockError, BlockSpan, ResourceOrigin, SPANS_FILE, schema};
 
 /// The summary widths written for each block, finest first; each divides the next. A query uses the coarsest
@@ -470,7 +469,11 @@ pub async fn scan_spans(
         return Ok(());
     }
     let path = meta.path(SPANS_FILE);
-    let metadata = Arc::new(load_metadata(store, &path, &meta.spans_file, PageIndexPolicy::Skip).await?);
+    // Service and span names as dictionaries: the service is judged once per distinct value, names are not
+    // copied per span.
+    let reader =
+        super::read::arrow_reader(store, &path, &meta.spans_file, &[schema::SERVICE_NAME, schema::NAME]).await?;
+    let metadata = Arc::clone(reader.metadata());
     if metadata.num_row_groups() != meta.row_groups.len() {
         return Err(corrupt(format!(
             "spans.parquet has {} row groups, meta.json lists {}",
@@ -481,7 +484,7 @@ pub async fn scan_spans(
     let columns =
         [schema::START, schema::DURATION, schema::NAME, schema::SERVICE_NAME, schema::KIND, schema::STATUS_CODE];
     let projection = project_columns(&metadata, &columns.into());
-    let decoder = ParquetPushDecoderBuilder::try_new_decoder(metadata)?
+    let decoder = ParquetPushDecoderBuilder::new_with_metadata(reader)
         .with_projection(projection)
         .with_row_groups(row_groups)
         .with_batch_size(BATCH_ROWS)
@@ -489,19 +492,37 @@ pub async fn scan_spans(
     decode(store, &path, decoder, |batch| {
         let starts: &UInt64Array = column(&batch, schema::START)?;
         let durations: &Int64Array = column(&batch, schema::DURATION)?;
-        let names: &StringArray = column(&batch, schema::NAME)?;
-        let service_names: &StringArray = column(&batch, schema::SERVICE_NAME)?;
+        let names = StrValues::of(any_column(&batch, schema::NAME)?, schema::NAME)?;
+        let service_names = StrValues::of(any_column(&batch, schema::SERVICE_NAME)?, schema::SERVICE_NAME)?;
         let kinds: &Int32Array = column(&batch, schema::KIND)?;
         let statuses: &Int32Array = column(&batch, schema::STATUS_CODE)?;
+        // Which services are wanted, once per dictionary value when the column is a dictionary.
+        let wanted_keys: Option<Vec<bool>> = match service_names {
+            StrValues::Dictionary { values, .. } if !wanted_services.is_empty() => {
+                Some(values.iter().map(|v| v.is_some_and(|v| wanted_services.contains(v))).collect())
+            }
+            _ => None,
+        };
         for row in 0..batch.num_rows() {
             let span_start = starts.value(row);
             if span_start < start || span_start >= end {
                 continue;
             }
-            let service = service_names.is_valid(row).then(|| service_names.value(row));
-            if !wanted_services.is_empty() && !service.is_some_and(|s| wanted_services.contains(s)) {
-                continue;
-            }
+            let service = match (&service_names, &wanted_keys) {
+                (StrValues::Dictionary { keys, .. }, Some(wanted)) => {
+                    if !keys.is_valid(row) || !wanted[keys.value(row) as usize] {
+                        continue;
+                    }
+                    Some(service_names.value(row))
+                }
+                _ => {
+                    let service = service_names.is_valid(row).then(|| service_names.value(row));
+                    if !wanted_services.is_empty() && !service.is_some_and(|s| wanted_services.contains(s)) {
+                        continue;
+                    }
+                    service
+                }
+            };
             // The column holds end − start wrapped to i64: wrapping back gives the end exactly.
             let span_end = span_start.wrapping_add(durations.value(row) as u64);
             visit(RedSpan {
@@ -520,6 +541,10 @@ pub async fn scan_spans(
         BlockError::Corrupt { reason, .. } => BlockError::Corrupt { block: meta.block_id.clone(), reason },
         e => e,
     })
+}
+
+fn any_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn arrow_array::Array, BlockError> {
+    batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| corrupt(format!("spans.parquet lacks {name}")))
 }
 
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, BlockError> {

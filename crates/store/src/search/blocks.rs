@@ -525,10 +525,6 @@ async fn judge_rows(
 ) -> Result<Vec<Vec<u32>>, BlockError> {
     let all: Vec<_> = filter.all_attrs().collect();
     let judged: Vec<(&super::AttrCondition, Option<AttrScope>)> = checks.attrs.iter().map(|&i| all[i]).collect();
-    // Where each judged key's values are.
-    let mut keys: Vec<&str> = judged.iter().map(|(c, _)| c.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
     let mut wanted: HashSet<String> = HashSet::new();
     let mut want = |needed: bool, column: &str| {
         if needed {
@@ -554,7 +550,9 @@ async fn judge_rows(
             } else if let Some(d) = meta.dedicated.resource.iter().find(|d| d.key == c.key) {
                 want(true, &d.column);
             } else {
-                want(true, schema::RESOURCE_ATTRS);
+                // Only when a resource of these row groups may have the key (their summaries list the keys).
+                let listed = |g: &usize| meta.row_groups[*g].resource_attribute_keys.as_ref();
+                want(groups.iter().any(|g| listed(g).is_none_or(|keys| keys.contains(&c.key))), schema::RESOURCE_ATTRS);
             }
         }
     }
@@ -577,7 +575,10 @@ async fn judge_rows(
         generic.iter().map(|(_, e)| e.rows.iter().map(|&(g, row, b, i)| ((g, row), (b, i))).collect()).collect();
 
     let path = meta.path(SPANS_FILE);
-    let strings = [schema::SERVICE_NAME, schema::NAME, schema::RESOURCE_ATTRS];
+    // Strings as dictionaries, dedicated string columns too: a condition is judged once per distinct value.
+    let mut strings = vec![schema::SERVICE_NAME, schema::NAME, schema::RESOURCE_ATTRS];
+    let dedicated = meta.dedicated.span.iter().chain(&meta.dedicated.resource);
+    strings.extend(dedicated.filter(|d| d.ty == crate::block::AttrType::String).map(|d| d.column.as_str()));
     let reader = arrow_reader(store, &path, &meta.spans_file, &strings).await?;
     let metadata = Arc::clone(reader.metadata());
     check_groups(meta, &metadata, "spans.parquet")?;
@@ -622,21 +623,39 @@ async fn judge_rows(
     });
     let mut out = vec![Vec::new(); groups.len()];
     decode(store, &path, decoder, |batch| {
-        let service = match filter.service.as_deref().filter(|_| checks.service) {
-            Some(wanted) => Some((Strings::of(&batch, schema::SERVICE_NAME, wanted)?, wanted)),
-            None => None,
-        };
-        let name = match filter.name.as_deref().filter(|_| checks.name) {
-            Some(wanted) => Some((Strings::of(&batch, schema::NAME, wanted)?, wanted)),
-            None => None,
-        };
-        let ints = |column: &str, needed: bool| -> Result<Option<&Int32Array>, BlockError> {
-            if needed { Ok(Some(typed(&batch, column)?)) } else { Ok(None) }
-        };
-        let kind = ints(schema::KIND, checks.kind)?;
-        let status = ints(schema::STATUS_CODE, checks.status)?;
-        let duration: Option<&Int64Array> = if checks.duration { Some(typed(&batch, schema::DURATION)?) } else { None };
-        // Attribute lookups of the judged keys.
+        let n = batch.num_rows();
+        let places: Vec<(usize, usize, u32)> = (0..n)
+            .map(|_| positions.next().ok_or_else(|| corrupt("more rows than selected".into())))
+            .collect::<Result<_, _>>()?;
+        // Column by column, the rows still standing.
+        let mut pass = vec![true; n];
+        fn keep(pass: &mut [bool], holds: impl Fn(usize) -> bool) {
+            for (row, p) in pass.iter_mut().enumerate() {
+                *p = *p && holds(row);
+            }
+        }
+        if let Some(wanted) = filter.service.as_deref().filter(|_| checks.service) {
+            let column = Strings::of(&batch, schema::SERVICE_NAME, wanted)?;
+            keep(&mut pass, |row| column.equals(row, wanted));
+        }
+        if let Some(wanted) = filter.name.as_deref().filter(|_| checks.name) {
+            let column = Strings::of(&batch, schema::NAME, wanted)?;
+            keep(&mut pass, |row| column.equals(row, wanted));
+        }
+        if let Some(k) = filter.kind.filter(|_| checks.kind) {
+            let column: &Int32Array = typed(&batch, schema::KIND)?;
+            keep(&mut pass, |row| column.is_valid(row) && column.value(row) == k);
+        }
+        if let Some(st) = filter.status.filter(|_| checks.status) {
+            let column: &Int32Array = typed(&batch, schema::STATUS_CODE)?;
+            keep(&mut pass, |row| (if column.is_valid(row) { column.value(row) } else { 0 }) == st);
+        }
+        if checks.duration {
+            let column: &Int64Array = typed(&batch, schema::DURATION)?;
+            let (min, max) =
+                (filter.min_duration_nanos.unwrap_or(i64::MIN), filter.max_duration_nanos.unwrap_or(i64::MAX));
+            keep(&mut pass, |row| (min..=max).contains(&column.value(row)));
+        }
         let service_values = match batch.column_by_name(schema::SERVICE_NAME) {
             Some(array) => Some(StrValues::of(array.as_ref(), schema::SERVICE_NAME)?),
             None => None,
@@ -645,69 +664,50 @@ async fn judge_rows(
             Some(array) => Some(AttrListView::new(array.as_ref(), schema::RESOURCE_ATTRS)?),
             None => None,
         };
-        // The dedicated columns read (those of the scopes the conditions look in).
-        let dedicated_view =
-            |columns: &[crate::block::DedicatedColumn], key: &str| -> Result<Option<DedicatedView<'_>>, BlockError> {
-                match columns.iter().find(|d| d.key == key).and_then(|d| Some((d, batch.column_by_name(&d.column)?))) {
-                    Some((d, array)) => Ok(Some(DedicatedView::new(array.as_ref(), d.ty, &d.column)?)),
-                    None => Ok(None),
-                }
-            };
-        let mut span_dedicated = HashMap::new();
-        let mut resource_dedicated = HashMap::new();
-        for key in &keys {
-            span_dedicated.insert(*key, dedicated_view(&meta.dedicated.span, key)?);
-            resource_dedicated.insert(*key, dedicated_view(&meta.dedicated.resource, key)?);
-        }
-        for row in 0..batch.num_rows() {
-            let (slot, g, group_row) = positions.next().ok_or_else(|| corrupt("more rows than selected".into()))?;
-            if service.as_ref().is_some_and(|(s, wanted)| !s.equals(row, wanted))
-                || name.as_ref().is_some_and(|(s, wanted)| !s.equals(row, wanted))
-                || filter.kind.is_some_and(|k| kind.is_some_and(|c| !c.is_valid(row) || c.value(row) != k))
-                || filter
-                    .status
-                    .is_some_and(|s| status.is_some_and(|c| (if c.is_valid(row) { c.value(row) } else { 0 }) != s))
-            {
-                continue;
+        for (c, scope) in &judged {
+            if !pass.iter().any(|p| *p) {
+                break;
             }
-            if let Some(duration) = duration {
-                let d = duration.value(row);
-                if filter.min_duration_nanos.is_some_and(|min| d < min)
-                    || filter.max_duration_nanos.is_some_and(|max| d > max)
-                {
+            let accepts = |v: Scalar<'_>| c.accepts(v) || (filter.non_scalars_match && v == Scalar::Other);
+            let on_span = *scope != Some(AttrScope::Resource);
+            let on_resource = *scope != Some(AttrScope::Span);
+            let span_column =
+                on_span.then(|| Column::of(&batch, &meta.dedicated.span, &c.key, &accepts)).transpose()?.flatten();
+            let resource_column = on_resource
+                .then(|| Column::of(&batch, &meta.dedicated.resource, &c.key, &accepts))
+                .transpose()?
+                .flatten();
+            let entries = generic.iter().position(|(k, _)| *k == c.key);
+            for (row, p) in pass.iter_mut().enumerate() {
+                if !*p {
                     continue;
                 }
+                let (_, g, group_row) = places[row];
+                // The span's own value (its dedicated column, else its first generic entry), else the resource's.
+                let mut verdict = None;
+                if on_span {
+                    verdict = span_column.as_ref().and_then(|column| column.verdict(row)).or_else(|| {
+                        let k = entries?;
+                        let &(b, i) = generic_index[k].get(&(g, group_row))?;
+                        generic_views[k][b].scalar(i).map(accepts)
+                    });
+                }
+                if verdict.is_none() && on_resource {
+                    verdict = if c.key == "service.name" {
+                        service_values.as_ref().filter(|s| s.is_valid(row)).map(|s| accepts(Scalar::Str(s.value(row))))
+                    } else {
+                        resource_column
+                            .as_ref()
+                            .and_then(|column| column.verdict(row))
+                            .or_else(|| resource_attrs.as_ref()?.find(row, &c.key).map(accepts))
+                    };
+                }
+                *p = verdict == Some(true);
             }
-            let on_span = |key: &str| -> Option<Scalar<'_>> {
-                if let Some(Some(view)) = span_dedicated.get(key)
-                    && let Some(value) = view.scalar(row)
-                {
-                    return Some(value);
-                }
-                let k = generic.iter().position(|(k, _)| *k == key)?;
-                let &(b, i) = generic_index[k].get(&(g, group_row))?;
-                generic_views[k][b].scalar(i)
-            };
-            let on_resource = |key: &str| -> Option<Scalar<'_>> {
-                if key == "service.name" {
-                    return service_values.as_ref().filter(|s| s_is_valid(s, row)).map(|s| Scalar::Str(s.value(row)));
-                }
-                if let Some(Some(view)) = resource_dedicated.get(key)
-                    && let Some(value) = view.scalar(row)
-                {
-                    return Some(value);
-                }
-                resource_attrs.as_ref()?.find(row, key)
-            };
-            let holds = judged.iter().all(|(c, scope)| {
-                let value = match scope {
-                    Some(AttrScope::Span) => on_span(&c.key),
-                    Some(AttrScope::Resource) => on_resource(&c.key),
-                    None => on_span(&c.key).or_else(|| on_resource(&c.key)),
-                };
-                value.is_some_and(|v| c.accepts(v) || (filter.non_scalars_match && v == Scalar::Other))
-            });
-            if holds {
+        }
+        for (row, p) in pass.iter().enumerate() {
+            if *p {
+                let (slot, _, group_row) = places[row];
                 out[slot].push(group_row);
             }
         }
@@ -717,10 +717,40 @@ async fn judge_rows(
     Ok(out)
 }
 
-fn s_is_valid(values: &StrValues<'_>, row: usize) -> bool {
-    match values {
-        StrValues::Plain(a) => a.is_valid(row),
-        StrValues::Dictionary { keys, .. } => keys.is_valid(row),
+/// A dedicated attribute column of a batch, with a condition judged on it: once per distinct value when the
+/// column is a dictionary of strings, per row otherwise.
+enum Column<'a> {
+    Dictionary { keys: &'a Int32Array, accepted: Vec<bool> },
+    Values { view: DedicatedView<'a>, accepts: &'a dyn Fn(Scalar<'_>) -> bool },
+}
+
+impl<'a> Column<'a> {
+    /// The dedicated column of `key` among `columns`, if the batch has it.
+    fn of(
+        batch: &'a RecordBatch,
+        columns: &[crate::block::DedicatedColumn],
+        key: &str,
+        accepts: &'a dyn Fn(Scalar<'_>) -> bool,
+    ) -> Result<Option<Self>, BlockError> {
+        let Some((d, array)) =
+            columns.iter().find(|d| d.key == key).and_then(|d| Some((d, batch.column_by_name(&d.column)?)))
+        else {
+            return Ok(None);
+        };
+        if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() {
+            let values: &StringArray = downcast(dictionary.values().as_ref(), &d.column)?;
+            let accepted = values.iter().map(|v| v.is_some_and(|v| accepts(Scalar::Str(v)))).collect();
+            return Ok(Some(Self::Dictionary { keys: dictionary.keys(), accepted }));
+        }
+        Ok(Some(Self::Values { view: DedicatedView::new(array.as_ref(), d.ty, &d.column)?, accepts }))
+    }
+
+    /// Whether the row's value meets the condition; `None` when the row has no value here.
+    fn verdict(&self, row: usize) -> Option<bool> {
+        match self {
+            Self::Dictionary { keys, accepted } => keys.is_valid(row).then(|| accepted[keys.value(row) as usize]),
+            Self::Values { view, accepts } => view.scalar(row).map(accepts),
+        }
     }
 }
 

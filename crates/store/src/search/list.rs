@@ -138,6 +138,25 @@ impl Store {
             }
         });
         for meta in self.blocks.of(tenant) {
+            // The block's coarsest RED summary has a series per (service, span name, kind): the service's
+            // sections of it list its operations without reading a span.
+            if let Some(&coarsest) = meta.red_summary_bucket_nanos.iter().max() {
+                let services = [service.to_owned()];
+                let summary = crate::block::red_summary::read_summary(
+                    self.objects.as_ref(),
+                    &meta,
+                    coarsest,
+                    &services,
+                    (0, u64::MAX),
+                )
+                .await;
+                // An unreadable summary is skipped: the spans say it too.
+                if let Ok(Some(summary)) = summary {
+                    let ops = summary.series.iter().filter(|s| s.service.as_deref() == Some(service));
+                    out.extend(ops.map(|s| Operation { name: s.name.clone(), kind: s.kind }));
+                    continue;
+                }
+            }
             let row_groups = (0..meta.row_groups.len())
                 .filter(|&i| meta.row_groups[i].services.as_ref().is_none_or(|s| s.iter().any(|s| s == service)))
                 .collect();
