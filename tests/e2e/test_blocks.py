@@ -8,8 +8,9 @@ import time
 from helpers import Metrics, assert_full_success, assert_same_spans, otlp_json_to_proto, rand_trace_id
 from test_roundtrip_handbuilt import rich_request, send
 
-# A cut as soon as anything is in the head; the cutter checks every second.
+# A cut as soon as anything is in the head; the cutter checks every tenth of a second.
 CUT_NOW = ["--block-cut-bytes", "1"]
+T0_PQ = 1_700_000_000_000_000_000
 
 
 def wait_for_cut(server, timeout=30.0):
@@ -114,3 +115,68 @@ def test_trace_by_id_time_window_skips_blocks_outside_it(server):
     for bad in ({"start": "yesterday"}, {"start": 10, "end": 5}):
         r = server._session.get(url, params=bad, timeout=10)
         assert r.status_code == 400 and r.json()["error"]["message"], (bad, r.text)
+
+
+def test_blocks_are_plain_parquet_for_other_readers(server):
+    """An outside reader (pyarrow) reads the three files of a block, finds the spans it was sent, and rebuilds each
+    span's attributes from attrs.parquet the way the layout documents: per row group, entries sorted by key, each
+    key's run as long as meta.json counts, `row_delta` summed along the run giving the span's row."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from helpers import AnyValue, ExportRequest, KeyValue, ResourceSpans, ScopeSpans, Span
+
+    sent = {}
+    req = ExportRequest()
+    rs = ResourceSpans()
+    rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="pq")))
+    scope = ScopeSpans()
+    tid = rand_trace_id()
+    for i in range(300):
+        attrs = {f"k{(i * 7 + j) % 13}": f"v{(i + j) % 5}" for j in range(i % 4)}
+        attrs["n"] = i
+        span = Span(trace_id=tid if i < 10 else rand_trace_id(), span_id=(i + 1).to_bytes(8, "big"), name=f"op{i % 3}",
+                    start_time_unix_nano=T0_PQ + i * 1_000_000, end_time_unix_nano=T0_PQ + i * 1_000_000 + 5)
+        for k, v in attrs.items():
+            value = AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=v)
+            span.attributes.append(KeyValue(key=k, value=value))
+        scope.spans.append(span)
+        sent[span.span_id] = attrs
+    rs.scope_spans.append(scope)
+    req.resource_spans.append(rs)
+    assert_full_success(send(server, req, "grpc"), "export")
+    server._session.post(f"{server.query_url}/api/v1/flush", timeout=30).raise_for_status()
+
+    [meta_path] = list((server.data_dir / "blocks").rglob("meta.json"))
+    meta = json.loads(meta_path.read_text())
+    block = meta_path.parent
+    spans = pq.read_table(block / "spans.parquet")
+    traces = pq.read_table(block / "traces.parquet")
+    assert spans.num_rows == meta["span_count"] == 300
+    assert traces.num_rows == meta["trace_count"] == 291
+    assert sum(traces.column("span_count").to_pylist()) == 300
+    span_ids = spans.column("span_id").to_pylist()
+
+    got = {sid: {} for sid in span_ids}
+    dedicated = {c["column"]: c["key"] for c in meta["dedicated"]["span"]}
+    for column, key in dedicated.items():
+        for sid, value in zip(span_ids, spans.column(column).to_pylist()):
+            if value is not None:
+                got[sid][key] = value
+    attrs_file = pq.ParquetFile(block / "attrs.parquet")
+    for group in meta["row_groups"]:
+        if group.get("attrs_row_group") is None:
+            continue
+        entries = attrs_file.read_row_group(group["attrs_row_group"]).to_pylist()
+        at = 0
+        for key, count in zip(meta["attr_keys"], group.get("attr_entries", [])):
+            row = 0
+            for entry in entries[at:at + count]:
+                assert entry["key"] == key
+                row += entry["row_delta"]
+                assert group["first_row"] <= row < group["first_row"] + group["rows"]
+                got[span_ids[row]][key] = entry["str"] if entry["str"] is not None else entry["int"]
+            at += count
+        assert at == len(entries)
+    assert got == sent
