@@ -456,10 +456,13 @@ async fn attribute_rows(
     }
     let mut out: HashMap<usize, Vec<u32>> = HashMap::new();
     for &(g, row, b, i) in &entries.rows {
-        let accepted = match (views[b].scalar(i), &dictionaries[b]) {
-            (Some(Scalar::Str(_)), Some((keys, judged))) => judged[keys.value(i) as usize],
-            (Some(value), _) => condition.accepts(value) || (non_scalars_match && value == Scalar::Other),
-            (None, _) => false,
+        let accepted = match &dictionaries[b] {
+            // A string (its `str` is set): judged with its dictionary value.
+            Some((keys, judged)) if keys.is_valid(i) => judged[keys.value(i) as usize],
+            _ => match views[b].scalar(i) {
+                Some(value) => condition.accepts(value) || (non_scalars_match && value == Scalar::Other),
+                None => false,
+            },
         };
         if accepted {
             out.entry(g).or_default().push(row);
@@ -504,10 +507,24 @@ impl<'a> Strings<'a> {
         })
     }
 
-    fn equals(&self, row: usize, wanted: &str) -> bool {
+    /// Clears the rows of `pass` whose value is not `wanted`.
+    fn keep_equal(&self, pass: &mut [bool], wanted: &str) {
         match self {
-            Self::Dictionary { keys, accepted } => keys.is_valid(row) && accepted[keys.value(row) as usize],
-            Self::Plain(a) => a.is_valid(row) && a.value(row) == wanted,
+            Self::Dictionary { keys, accepted } if keys.null_count() == 0 => {
+                for (p, &key) in pass.iter_mut().zip(keys.values().iter()) {
+                    *p = *p && accepted[key as usize];
+                }
+            }
+            Self::Dictionary { keys, accepted } => {
+                for (row, p) in pass.iter_mut().enumerate() {
+                    *p = *p && keys.is_valid(row) && accepted[keys.value(row) as usize];
+                }
+            }
+            Self::Plain(a) => {
+                for (row, p) in pass.iter_mut().enumerate() {
+                    *p = *p && a.is_valid(row) && a.value(row) == wanted;
+                }
+            }
         }
     }
 }
@@ -613,20 +630,18 @@ async fn judge_rows(
         .with_row_group_selections(selections)
         .with_batch_size(BATCH_ROWS)
         .build()?;
-    // Which row of which group each decoded row is.
-    let mut positions = groups.iter().enumerate().flat_map(|(i, &g)| {
-        let rows: Box<dyn Iterator<Item = u32> + Send> = match &candidates[i] {
-            Some(rows) => Box::new(rows.clone().into_iter()),
-            None => Box::new(0..meta.row_groups[g].rows as u32),
-        };
-        rows.map(move |row| (i, g, row))
-    });
+    let mut positions = Positions { groups, candidates, meta, slot: 0, at: 0 };
+    let mut places: Vec<(usize, usize, u32)> = Vec::new();
     let mut out = vec![Vec::new(); groups.len()];
     decode(store, &path, decoder, |batch| {
         let n = batch.num_rows();
-        let places: Vec<(usize, usize, u32)> = (0..n)
-            .map(|_| positions.next().ok_or_else(|| corrupt("more rows than selected".into())))
-            .collect::<Result<_, _>>()?;
+        // Where each row is: needed up front only to look attribute entries up.
+        places.clear();
+        if !judged.is_empty() {
+            for _ in 0..n {
+                places.push(positions.next().ok_or_else(|| corrupt("more rows than selected".into()))?);
+            }
+        }
         // Column by column, the rows still standing.
         let mut pass = vec![true; n];
         fn keep(pass: &mut [bool], holds: impl Fn(usize) -> bool) {
@@ -635,12 +650,10 @@ async fn judge_rows(
             }
         }
         if let Some(wanted) = filter.service.as_deref().filter(|_| checks.service) {
-            let column = Strings::of(&batch, schema::SERVICE_NAME, wanted)?;
-            keep(&mut pass, |row| column.equals(row, wanted));
+            Strings::of(&batch, schema::SERVICE_NAME, wanted)?.keep_equal(&mut pass, wanted);
         }
         if let Some(wanted) = filter.name.as_deref().filter(|_| checks.name) {
-            let column = Strings::of(&batch, schema::NAME, wanted)?;
-            keep(&mut pass, |row| column.equals(row, wanted));
+            Strings::of(&batch, schema::NAME, wanted)?.keep_equal(&mut pass, wanted);
         }
         if let Some(k) = filter.kind.filter(|_| checks.kind) {
             let column: &Int32Array = typed(&batch, schema::KIND)?;
@@ -706,8 +719,11 @@ async fn judge_rows(
             }
         }
         for (row, p) in pass.iter().enumerate() {
+            let (slot, _, group_row) = match places.get(row) {
+                Some(place) => *place,
+                None => positions.next().ok_or_else(|| corrupt("more rows than selected".into()))?,
+            };
             if *p {
-                let (slot, _, group_row) = places[row];
                 out[slot].push(group_row);
             }
         }
@@ -715,6 +731,34 @@ async fn judge_rows(
     })
     .await?;
     Ok(out)
+}
+
+/// Which row of which row group each row decoded from a selection is: (index in `groups`, row group, row in it).
+struct Positions<'a> {
+    groups: &'a [usize],
+    candidates: &'a [Option<Vec<u32>>],
+    meta: &'a BlockMeta,
+    slot: usize,
+    at: usize,
+}
+
+impl Positions<'_> {
+    fn next(&mut self) -> Option<(usize, usize, u32)> {
+        loop {
+            let g = *self.groups.get(self.slot)?;
+            let row = match &self.candidates[self.slot] {
+                Some(rows) => rows.get(self.at).copied(),
+                None => (self.at < self.meta.row_groups[g].rows as usize).then_some(self.at as u32),
+            };
+            match row {
+                Some(row) => {
+                    self.at += 1;
+                    return Some((self.slot, g, row));
+                }
+                None => (self.slot, self.at) = (self.slot + 1, 0),
+            }
+        }
+    }
 }
 
 /// A dedicated attribute column of a batch, with a condition judged on it: once per distinct value when the
