@@ -838,7 +838,14 @@ async fn block_jaeger_ch_size() {
         std::env::var_os("CLEW_BLOCK_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| temp.path().to_owned());
     let store = Counting::new(LocalFileSystem::new_with_prefix(&dir_path).unwrap());
     let options = BlockOptions {
-        page_rows: std::env::var("CLEW_BLOCK_PAGE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000),
+        page_rows: std::env::var("CLEW_BLOCK_PAGE_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(BlockOptions::default().page_rows),
+        page_bytes: std::env::var("CLEW_BLOCK_PAGE_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(BlockOptions::default().page_bytes),
         row_group_spans: std::env::var("CLEW_BLOCK_ROW_GROUP")
             .ok()
             .and_then(|v| v.parse().ok())

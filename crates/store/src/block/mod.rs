@@ -140,7 +140,10 @@ impl BlockSpan {
 pub struct BlockOptions {
     /// Row groups are slices of the traces by start time of about this many spans (cut at trace boundaries).
     pub row_group_spans: usize,
-    /// Upper bound of rows in a data page (the page index can skip pages of other traces).
+    /// Encoded bytes of a data page of `spans.parquet` and `attrs.parquet` (the page index lets a reader skip the
+    /// pages of rows it does not want)...
+    pub page_bytes: usize,
+    /// ...and at most this many rows.
     pub page_rows: usize,
     /// zstd level of every column.
     pub zstd_level: i32,
@@ -163,7 +166,8 @@ impl Default for BlockOptions {
     fn default() -> Self {
         Self {
             row_group_spans: 50_000,
-            page_rows: 4096,
+            page_bytes: 32 << 10,
+            page_rows: 64 << 10,
             zstd_level: 3,
             dedicated_min_fraction: 0.25,
             max_dedicated_span_columns: 20,

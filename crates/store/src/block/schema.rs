@@ -192,6 +192,10 @@ pub fn traces_schema() -> SchemaRef {
     ]))
 }
 
+/// Rows per page of `traces.parquet`, and of its trace id column (a lookup reads one such page per row group).
+const TRACES_PAGE_ROWS: usize = 4096;
+const TRACES_ID_PAGE_ROWS: usize = 256;
+
 fn path(parts: &[&str]) -> ColumnPath {
     ColumnPath::new(parts.iter().map(|p| p.to_string()).collect())
 }
@@ -225,8 +229,10 @@ fn base_properties(options: &BlockOptions) -> parquet::file::properties::WriterP
 /// - `start_unix_nano`: plain; zstd matches the high bytes shared within a trace (3.6 B/span; BYTE_STREAM_SPLIT
 ///   3.8, DELTA_BINARY_PACKED 6.1 since every trace boundary is a random jump).
 ///
-/// Pages are small (`page_rows`) so that reading a trace, or a search that judges a few candidate rows, decodes
-/// little more than those rows.
+/// Pages hold about `page_bytes` of encoded values (at most `page_rows` rows): small for the columns that hold
+/// data, so that reading a trace, or a search that judges a few candidate rows, decodes little more than those
+/// rows, while the run-length encoded and mostly null columns, whose page headers and index entries would cost
+/// more than their values, get few pages.
 ///
 /// Columns zstd cannot shrink are left uncompressed: reading a compressed column chunk costs a zstd context
 /// (tens of microseconds), which adds up over the many small reads of a search. Random span ids, and the kinds,
@@ -234,6 +240,7 @@ fn base_properties(options: &BlockOptions) -> parquet::file::properties::WriterP
 pub fn spans_properties(options: &BlockOptions) -> WriterProperties {
     let mut b = base_properties(options)
         .set_data_page_row_count_limit(options.page_rows)
+        .set_data_page_size_limit(options.page_bytes)
         .set_column_statistics_enabled(path(&[START]), EnabledStatistics::Chunk)
         .set_column_statistics_enabled(path(&[DURATION]), EnabledStatistics::Chunk);
     for p in [
@@ -280,6 +287,7 @@ pub fn spans_properties(options: &BlockOptions) -> WriterProperties {
 pub fn attrs_properties(options: &BlockOptions) -> WriterProperties {
     let mut b = base_properties(options)
         .set_data_page_row_count_limit(options.page_rows)
+        .set_data_page_size_limit(options.page_bytes)
         .set_compression(Compression::UNCOMPRESSED);
     let zstd = Compression::ZSTD(ZstdLevel::try_new(options.zstd_level).unwrap_or_default());
     b = b
@@ -298,8 +306,8 @@ pub fn attrs_properties(options: &BlockOptions) -> WriterProperties {
 pub fn traces_properties(options: &BlockOptions) -> WriterProperties {
     let mut b = base_properties(options)
         .set_compression(Compression::UNCOMPRESSED)
-        .set_data_page_row_count_limit(options.page_rows)
-        .set_column_data_page_row_count_limit(path(&[TRACE_ID]), (options.page_rows / 16).max(1));
+        .set_data_page_row_count_limit(TRACES_PAGE_ROWS)
+        .set_column_data_page_row_count_limit(path(&[TRACE_ID]), TRACES_ID_PAGE_ROWS);
     for (p, encoding) in [
         (path(&[TRACE_ID]), Encoding::PLAIN),
         (path(&[START]), Encoding::DELTA_BINARY_PACKED),
