@@ -322,6 +322,8 @@ describe('Clew web UI', () => {
     assert.match(await page.getByTestId('span-detail').textContent(), /link.reason = caused by/);
     await link.click();
     await page.waitForURL(new RegExp(`/trace/${IDS.fast}\\?span=${PAYMENT_SPAN_OF_FAST}`));
+    // The page shows the linked trace once it has loaded it (the old one stays on screen meanwhile).
+    await page.getByTestId('trace-id').filter({ hasText: IDS.fast }).waitFor({ timeout: 10_000 });
     await page.getByTestId('span-detail').waitFor();
     assert.equal(await page.getByTestId('trace-id').textContent(), IDS.fast);
     // The linked span is selected and its details are open.
