@@ -164,16 +164,9 @@ pub fn spans_schema(dedicated: &DedicatedColumns) -> SchemaRef {
 /// group; `row_delta` is the span's row in `spans.parquet` minus the row of the key's previous entry in the
 /// row group (the first is the row itself).
 pub fn attrs_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(KEY, DataType::Utf8, false),
-        Field::new(ROW_DELTA, DataType::UInt32, false),
-        Field::new(TYPE, DataType::Int8, false),
-        Field::new(STR, DataType::Utf8, true),
-        Field::new(INT, DataType::Int64, true),
-        Field::new(DOUBLE, DataType::Float64, true),
-        Field::new(BOOL, DataType::Boolean, true),
-        Field::new(BYTES, DataType::Binary, true),
-    ]))
+    let mut fields: Vec<_> = attr_struct_fields().iter().cloned().collect();
+    fields.insert(1, Arc::new(Field::new(ROW_DELTA, DataType::UInt32, false)));
+    Arc::new(Schema::new(fields))
 }
 
 pub fn traces_schema() -> SchemaRef {
